@@ -1,0 +1,1 @@
+"""Benchmarks behind `rag bench ...`: retrieval quality and speed, pipeline overhead."""

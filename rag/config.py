@@ -1,0 +1,142 @@
+"""All configuration: one pydantic-settings class, read once at start-up and passed down.
+
+Every field is an environment variable `RAG_<FIELD>` (also read from `.env`). The issue that defined the
+variables names them flat (`RAG_CORPUS_DIR`, `RAG_TOP_K`, ...), so fields are flat and grouped by comment
+rather than nested (nesting would make them `RAG_CORPUS__DIR`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+Engine = Literal["rank-bm25", "bm25s"]
+Mode = Literal["auto", "small", "large"]
+
+
+class Settings(BaseSettings):
+    """Every setting of the app, the CLI and the benchmarks."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # --- corpus -----------------------------------------------------------------------------------
+    corpus_dir: Path = Field(Path("docs_corpus"), description="Folder of reference documents, read recursively.")
+    uploads_subdir: str = Field("uploads", description="Sub-folder of the corpus where chat uploads are saved.")
+    chunk_tokens: int = Field(256, ge=32, le=8192, description="Target chunk size in tokens.")
+    chunk_overlap: int = Field(32, ge=0, le=4096, description="Tokens repeated between consecutive chunks.")
+    max_file_mb: float = Field(25.0, gt=0, description="Documents larger than this are skipped.")
+    max_uncompressed_mb: float = Field(200.0, gt=0, description="DOCX whose unzipped size exceeds this are refused.")
+    max_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused.")
+
+    # --- retrieval --------------------------------------------------------------------------------
+    engine: Engine = Field("rank-bm25", description="BM25 engine: rank-bm25 (default) or bm25s (large corpora).")
+    top_k: int = Field(5, ge=1, le=50, description="Passages given to the model.")
+    bm25_k1: float = Field(1.2, gt=0, le=5, description="BM25 term-frequency saturation.")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
+
+    # --- models -----------------------------------------------------------------------------------
+    base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("RAG_BASE_URL", "FOUNDRY_LOCAL_ENDPOINT", "base_url"),
+        description="OpenAI-compatible endpoint (…/v1) for both models; discovered when unset.",
+    )
+    api_key: SecretStr = Field(SecretStr("not-needed"), description="API key; local servers ignore it.")
+    small_model: str = Field("phi-4-mini", description="Alias or exact id of the fast model.")
+    large_model: str = Field("gpt-oss-20b", description="Alias or exact id of the escalation model.")
+    small_base_url: str | None = Field(None, description="Endpoint for the small model only.")
+    large_base_url: str | None = Field(None, description="Endpoint for the large model only.")
+    small_api_key: SecretStr | None = None
+    large_api_key: SecretStr | None = None
+    mode: Mode = Field("auto", description="auto (escalate when needed), small or large.")
+    temperature: float = Field(0.2, ge=0, le=2)
+    small_max_tokens: int = Field(512, ge=16, le=32768)
+    # gpt-oss spends tokens on reasoning before its final channel: give it room (FACTS.md).
+    large_max_tokens: int = Field(2048, ge=64, le=65536)
+    connect_timeout_s: float = Field(3.0, gt=0, description="Connecting to a model server.")
+    # CPU-served models take tens of seconds before the first token on long prompts (FACTS.md: 38 s
+    # per phi-4-mini answer in the workshop), so the defaults are generous.
+    first_token_timeout_s: float = Field(180.0, gt=0, description="Request sent to first token.")
+    idle_timeout_s: float = Field(60.0, gt=0, description="Longest silence between two tokens.")
+    discovery_timeout_s: float = Field(0.5, gt=0, description="Per-port probe when looking for a server.")
+    context_tokens: int = Field(6000, ge=512, description="Token budget for sources + history in a prompt.")
+    history_turns: int = Field(3, ge=0, le=20, description="Recent question/answer pairs kept in the prompt.")
+
+    # --- escalation -------------------------------------------------------------------------------
+    min_answer_tokens: int = Field(12, ge=0, description="Drafts shorter than this escalate.")
+    min_coverage: float = Field(0.5, ge=0, le=1, description="Share of query terms the top passage must hold.")
+    min_top_score: float = Field(0.0, ge=0, description="Top BM25 score below this is weak support (0 = off).")
+    skip_draft_coverage: float = Field(
+        0.2, ge=0, le=1, description="Below this coverage the draft is skipped: straight to the large model."
+    )
+    min_mean_logprob: float = Field(-1.5, le=0, description="Mean token logprob below this escalates.")
+
+    # --- cost (hypothetical cloud prices, USD per million tokens, for comparison only) -----------
+    small_price_in: float = Field(0.07, ge=0)
+    small_price_out: float = Field(0.14, ge=0)
+    large_price_in: float = Field(0.10, ge=0)
+    large_price_out: float = Field(0.50, ge=0)
+
+    @field_validator("corpus_dir")
+    @classmethod
+    def _corpus_dir_is_directory(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        if not value.exists():
+            raise ValueError(f"directory {value} does not exist")
+        return value
+
+    @field_validator("uploads_subdir")
+    @classmethod
+    def _uploads_subdir_is_plain(cls, value: str) -> str:
+        if not value or "/" in value or "\\" in value or value in {".", ".."}:
+            raise ValueError("must be a single folder name")
+        return value
+
+    @model_validator(mode="after")
+    def _overlap_below_chunk(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(
+                f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than RAG_CHUNK_TOKENS ({self.chunk_tokens})"
+            )
+        return self
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where chat uploads are stored, inside the corpus."""
+        return self.corpus_dir / self.uploads_subdir
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment and `.env`; raise ConfigError naming the bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per invalid value, each naming its environment variable and the value given."""
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        message = error.get("msg", "invalid value").removeprefix("Value error, ")
+        if loc:
+            name = loc[0] if loc[0].startswith(("RAG_", "FOUNDRY_")) else f"RAG_{loc[0].upper()}"
+            got = error.get("input")
+            shown = f" (got {got!r})" if isinstance(got, (str, int, float)) else ""
+            lines.append(f"Invalid setting {name}: {message}{shown}")
+        else:
+            lines.append(f"Invalid settings: {message}")
+    return "\n".join(lines)

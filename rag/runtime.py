@@ -1,0 +1,31 @@
+"""Build the long-lived objects from Settings: done once at start-up by app.py and the CLI."""
+
+from __future__ import annotations
+
+from rag.analysis import Analyzer
+from rag.config import Settings
+from rag.corpus import Corpus
+from rag.parsing import MB, ParseLimits
+from rag.retrieval import Retriever
+from rag.tokens import get_tokenizer
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    """The parser limits the settings ask for."""
+    return ParseLimits(
+        max_bytes=int(settings.max_file_mb * MB),
+        max_uncompressed_bytes=int(settings.max_uncompressed_mb * MB),
+        max_pages=settings.max_pages,
+    )
+
+
+def build_retriever(settings: Settings) -> Retriever:
+    """The corpus and its retriever; not yet scanned (call `warm_up()` or `await refresh()`)."""
+    corpus = Corpus(
+        settings.corpus_dir,
+        get_tokenizer(),
+        settings.chunk_tokens,
+        settings.chunk_overlap,
+        parse_limits(settings),
+    )
+    return Retriever(corpus, Analyzer(), settings.engine, settings.bm25_k1, settings.bm25_b)

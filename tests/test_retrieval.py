@@ -1,0 +1,132 @@
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from rag.analysis import Analyzer
+from rag.config import Settings
+from rag.retrieval import build_index, search_index
+from rag.runtime import build_retriever
+from rag.types import Chunk
+
+
+def _chunk(source: str, text: str, title: str = "") -> Chunk:
+    return Chunk(source=source, index=0, text=text, start=0, end=len(text), title=title or source)
+
+
+def test_search_returns_passages_with_provenance_and_signals() -> None:
+    chunks = [
+        _chunk("ports.md", "Ollama serves on port 11434 and LM Studio on port 1234."),
+        _chunk("models.md", "phi-4-mini is small; gpt-oss-20b is large."),
+        _chunk("misc.md", "Nothing relevant here at all."),
+    ]
+    analyzer = Analyzer()
+    snapshot = build_index(chunks, analyzer, "rank-bm25", 1.2, 0.75)
+    result = search_index(snapshot, analyzer, "Which port does Ollama use?", 5)
+    assert result.passages[0].chunk.source == "ports.md"
+    assert result.passages[0].rank == 1
+    s = result.signals
+    assert result.analysed_terms == ("which", "port", "doe", "ollama", "use")
+    assert s.query_terms == 5
+    assert set(s.matched_terms) == {"port", "ollama"}
+    assert s.coverage == pytest.approx(2 / 5)
+    # "which", "doe", "use" occur in no chunk, so they carry the largest idf: weighted coverage is lower.
+    assert 0 < s.weighted_coverage < s.coverage
+    assert s.top_score == result.passages[0].score
+    assert s.margin == pytest.approx(s.top_score - s.second_score)
+    assert len(result.passages) == 1  # other chunks share no term: zero scores are not passages
+
+
+def test_no_match_gives_empty_signals() -> None:
+    analyzer = Analyzer()
+    snapshot = build_index([_chunk("a.md", "alpha")], analyzer, "bm25s", 1.2, 0.75)
+    result = search_index(snapshot, analyzer, "zeta", 5)
+    assert result.passages == () and result.signals.coverage == 0 and result.signals.top_score == 0
+
+
+def test_heading_and_title_are_searchable() -> None:
+    chunk = Chunk("x.md", 0, "Run the command below.", 0, 22, title="Foundry Local guide", heading="Install")
+    analyzer = Analyzer()
+    result = search_index(build_index([chunk], analyzer, "rank-bm25", 1.2, 0.75), analyzer, "foundry install", 3)
+    assert result.signals.coverage == 1.0
+
+
+async def test_edits_to_the_folder_show_up_in_the_next_query(settings: Settings, corpus_dir: Path) -> None:
+    retriever = build_retriever(settings)
+    (corpus_dir / "a.md").write_text("# Ports\n\nOllama uses port 11434.")
+    assert (await retriever.search("ollama port", 3)).passages[0].chunk.source == "a.md"
+
+    (corpus_dir / "b.md").write_text("# Studio\n\nLM Studio uses port 1234.")
+    assert (await retriever.search("studio", 3)).passages[0].chunk.source == "b.md"
+
+    (corpus_dir / "b.md").write_text("# Studio\n\nLM Studio moved to port 4321.")
+    assert "4321" in (await retriever.search("studio", 3)).passages[0].chunk.text
+
+    (corpus_dir / "b.md").unlink()
+    assert (await retriever.search("studio", 3)).passages == ()
+
+
+async def test_indexing_and_scoring_run_off_the_event_loop(
+    settings: Settings, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.retrieval
+
+    (corpus_dir / "a.md").write_text("alpha beta")
+    loop_thread = threading.get_ident()
+    seen: dict[str, int] = {}
+    retriever = build_retriever(settings)
+    real_scan, real_build, real_search = retriever.corpus.scan, rag.retrieval.build_index, rag.retrieval.search_index
+
+    def scan():  # type: ignore[no-untyped-def]
+        seen["scan"] = threading.get_ident()
+        return real_scan()
+
+    def build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["build"] = threading.get_ident()
+        return real_build(*args, **kwargs)
+
+    def search(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["search"] = threading.get_ident()
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(retriever.corpus, "scan", scan)
+    monkeypatch.setattr(rag.retrieval, "build_index", build)
+    monkeypatch.setattr(rag.retrieval, "search_index", search)
+    await retriever.search("alpha", 3)
+    assert set(seen) == {"scan", "build", "search"}
+    assert loop_thread not in seen.values()
+
+
+async def test_concurrent_queries_never_see_a_half_built_index(
+    settings: Settings, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a rebuild with 40 new documents is under way, every query sees 1 document or all 41."""
+    import rag.retrieval
+
+    (corpus_dir / "base.md").write_text("shared term in the base document")
+    retriever = build_retriever(settings)
+    await retriever.refresh()
+    for i in range(40):
+        (corpus_dir / f"n{i}.md").write_text(f"shared term in new document {i}")
+
+    real_build = rag.retrieval.build_index
+    started = threading.Event()
+
+    def slow_build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.set()
+        threading.Event().wait(0.3)  # widen the window in which a torn index would be visible
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(rag.retrieval, "build_index", slow_build)
+    rebuild = asyncio.create_task(retriever.refresh())
+    counts = []
+    while not rebuild.done():
+        snapshot = retriever.snapshot
+        assert snapshot is not None
+        counts.append(len(rag.retrieval.search_index(snapshot, retriever.analyzer, "shared term", 50).passages))
+        await asyncio.sleep(0.01)
+    await rebuild
+    assert started.is_set()
+    assert set(counts) <= {1, 41} and 1 in counts
+    assert len((await retriever.search("shared term", 50)).passages) == 41
