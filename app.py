@@ -1,51 +1,288 @@
-"""Chainlit handlers only: turn retrieval results into chat messages and steps. All logic lives in rag/."""
+"""Chainlit handlers only: translate pipeline events into messages, steps and elements.
+
+All logic lives in `rag/`; this module reads the settings once, builds the services at start-up, and turns
+each `rag.types` event into what the chat shows. Errors become one readable line here, never a traceback.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
+import os
+import sys
 
 import chainlit as cl
 
+from rag.batching import TokenBatcher
 from rag.config import Settings, load_settings
-from rag.errors import RagError
-from rag.retrieval import Retriever
-from rag.runtime import build_retriever
+from rag.discovery import HOW_TO_CONNECT, Resolution
+from rag.errors import ConfigError, RagError
+from rag.prompt import Turn
+from rag.runtime import Services, build_services
+from rag.types import (
+    Answer,
+    EscalationDecided,
+    Generation,
+    ModelFailed,
+    ModelFinished,
+    ModelStarted,
+    ReasoningDelta,
+    Retrieved,
+    StageFinished,
+    TokenDelta,
+)
 
 log = logging.getLogger("app")
 
-# Built once at start-up (a module of handlers is the app's edge: reading settings here is allowed).
-SETTINGS: Settings = load_settings()
-RETRIEVER: Retriever = build_retriever(SETTINGS)
+try:
+    SETTINGS: Settings = load_settings()
+except ConfigError as exc:  # the one place start-up fails: say which variable, then stop
+    sys.stderr.write(f"{exc}\n")
+    raise SystemExit(2) from None
+
+_services: Services | None = None
+
+
+def services() -> Services:
+    """The app's shared services (built at start-up)."""
+    global _services
+    if _services is None:
+        own_port = int(os.environ.get("CHAINLIT_PORT", "8000"))
+        _services = build_services(SETTINGS, own_port=own_port)
+    return _services
+
+
+@cl.on_app_startup
+async def startup() -> None:
+    """Index the corpus once, off the event loop, before the first chat."""
+    try:
+        await services().retriever.refresh()
+    except RagError as exc:
+        log.error("corpus not indexed at start-up: %s", exc)
+
+
+@cl.on_app_shutdown
+async def shutdown() -> None:
+    """Close the HTTP clients."""
+    if _services is not None:
+        await _services.aclose()
+
+
+@cl.set_starters
+async def starters(user: object = None, language: object = None) -> list[cl.Starter]:
+    """Questions that show what the app does."""
+    return [
+        cl.Starter(label="How does escalation work?", message="When does phi-4-mini hand a question over to gpt-oss-20b, and why?"),
+        cl.Starter(label="Run the models on Foundry Local", message="How do I run phi-4-mini and gpt-oss-20b on Foundry Local and connect this app?"),
+        cl.Starter(label="Read the latency steps", message="What does time to first token mean in the latency steps?"),
+        cl.Starter(label="Small vs large model", message="What are the trade-offs between phi-4-mini and gpt-oss-20b?"),
+    ]
 
 
 @cl.on_chat_start
 async def start() -> None:
-    """Index the corpus (first chat only) and greet."""
-    await RETRIEVER.refresh()
-    documents = RETRIEVER.corpus.documents()
+    """Per-session state, and a notice saying which models answer (or how to connect one)."""
+    cl.user_session.set("history", [])
+    svc = services()
+    try:
+        documents = await svc.retriever.documents()
+        resolution = await svc.directory.resolve()
+    except RagError as exc:
+        await cl.Message(content=f"⚠️ {exc}").send()
+        return
     served = sum(1 for d in documents if d.status == "ok")
-    await cl.Message(
-        content=f"Ask a question about the {served} documents in `{SETTINGS.corpus_dir}`. "
-        "Answers currently show the retrieved passages."
-    ).send()
+    skipped = len(documents) - served
+    corpus = f"{served} documents in `{SETTINGS.corpus_dir}`" + (f" ({skipped} skipped: `rag corpus list` says why)" if skipped else "")
+    await cl.Message(content=f"{_models_notice(resolution)}\n\nAnswering from {corpus}.", author="system").send()
+
+
+def _models_notice(resolution: Resolution) -> str:
+    found = [r for r in (resolution.small, resolution.large) if r is not None]
+    if not found:
+        problems = "\n".join(f"- {p}" for p in resolution.problems)
+        return (
+            "**No model server found**, so answers are extracts of the documents (clearly labelled).\n\n"
+            f"{problems}\n\n{HOW_TO_CONNECT}"
+        )
+    lines = [f"- **{r.alias}** → `{r.model_id}` on {r.server.name} ({r.server.base_url})" for r in found]
+    missing = [p for p in resolution.problems]
+    if missing:
+        lines += [f"- ⚠️ {p}" for p in missing]
+    return "Connected models:\n" + "\n".join(lines)
 
 
 @cl.on_message
 async def answer(message: cl.Message) -> None:
-    """Retrieve and show the best passages with their provenance."""
-    started = time.perf_counter()
+    """Run the pipeline and render its events."""
+    history: list[Turn] = cl.user_session.get("history") or []
+    reply = cl.Message(content="")
+    await reply.send()
+    view = _AnswerView(reply)
     try:
-        result = await RETRIEVER.search(message.content, SETTINGS.top_k)
+        async for event in services().pipeline.run(message.content, history, services().options):
+            await view.on(event)
+            if isinstance(event, Answer):
+                history.append(Turn(message.content, event.text))
+                cl.user_session.set("history", history[-20:])
+    except asyncio.CancelledError:
+        await view.stopped()
+        raise
     except RagError as exc:
-        await cl.Message(content=f"Retrieval failed: {exc}").send()
-        return
-    took = (time.perf_counter() - started) * 1000
-    async with cl.Step(name=f"retrieve · {took:.0f} ms", type="retrieval") as step:
-        step.output = f"{len(result.passages)} passages, coverage {result.signals.coverage:.0%}"
-    if not result.passages:
-        await cl.Message(content="No passage in the corpus matches this question.").send()
-        return
-    lines = [f"**[{p.rank}] {p.chunk.location}** (score {p.score:.2f})\n\n> {' '.join(p.chunk.text.split())[:600]}"
-             for p in result.passages]
-    await cl.Message(content="\n\n".join(lines)).send()
+        await view.failed(str(exc))
+    except Exception as exc:  # noqa: BLE001 - the chat must keep serving; the log keeps the traceback
+        log.exception("answering failed")
+        await view.failed(f"Something went wrong while answering ({type(exc).__name__}: {exc}).")
+
+
+class _AnswerView:
+    """Renders one answer: a streamed message with its stage steps nested under it."""
+
+    def __init__(self, message: cl.Message) -> None:
+        self.message = message
+        self.batcher = TokenBatcher(self._flush)
+        self.model_steps: dict[str, cl.Step] = {}
+        self.reasoning: dict[str, list[str]] = {}
+        self.streamed = ""
+
+    async def _flush(self, text: str) -> None:
+        await self.message.stream_token(text)
+
+    async def step(self, name: str, output: str = "", type: str = "tool") -> cl.Step:
+        step = cl.Step(name=name, type=type, parent_id=self.message.id, show_input=False)
+        step.output = output
+        await step.send()
+        return step
+
+    async def on(self, event: object) -> None:
+        if isinstance(event, Retrieved):
+            await self.step(f"retrieve · {_ms(event.ms)}", _retrieval_summary(event), type="retrieval")
+        elif isinstance(event, StageFinished):
+            await self.step(f"{event.name} · {_ms(event.ms)}", event.detail)
+        elif isinstance(event, ModelStarted):
+            self.model_steps[event.role] = await self.step(f"{event.alias} · waiting for first token", f"`{event.model_id}` at {event.endpoint}", type="llm")
+        elif isinstance(event, TokenDelta):
+            self.streamed += event.text
+            self.batcher.add(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self.reasoning.setdefault(event.role, []).append(event.text)
+        elif isinstance(event, ModelFinished):
+            await self._model_finished(event.role, event.generation, event.cost_usd)
+        elif isinstance(event, ModelFailed):
+            step = self.model_steps.get(event.role)
+            if step is not None:
+                step.name = f"{event.alias} · failed"
+                step.output = event.message
+                await step.update()
+            await self._clear_stream()
+        elif isinstance(event, EscalationDecided):
+            await self._escalation(event)
+        elif isinstance(event, Answer):
+            await self._answer(event)
+
+    async def _model_finished(self, role: str, gen: Generation, cost: float) -> None:
+        step = self.model_steps.get(role)
+        if step is None:
+            return
+        estimated = " (estimated)" if gen.usage_estimated else ""
+        step.name = (
+            f"{gen.alias} · first token {_ms(gen.first_token_ms)} · {gen.tokens_per_s:.0f} tok/s"
+        )
+        details = [
+            f"model `{gen.model_id}` at {gen.endpoint}",
+            f"time to first token {_ms(gen.first_token_ms)}, generation {_ms(gen.generation_ms)}, "
+            f"{gen.completion_tokens} completion tokens{estimated}, {gen.prompt_tokens} prompt tokens",
+            f"estimated cost ${cost:.6f} (hypothetical cloud prices)",
+        ]
+        if gen.mean_logprob is not None:
+            details.append(f"mean token logprob {gen.mean_logprob:.2f}")
+        if gen.reasoning:
+            details.append(f"\n**Reasoning** ({gen.reasoning_format or 'separate'}, not part of the answer):\n\n{gen.reasoning}")
+        step.output = "\n".join(details)
+        await step.update()
+
+    async def _clear_stream(self) -> None:
+        """Remove streamed text from the answer (a failed or replaced draft; it stays in its step)."""
+        self.batcher.discard()
+        await self.batcher.close()
+        if self.streamed:
+            self.streamed = ""
+            self.message.content = ""
+            await self.message.update()
+
+    async def _escalation(self, event: EscalationDecided) -> None:
+        reasons = "; ".join(event.reasons)
+        if event.escalate and event.applied:
+            draft_step = self.model_steps.get("draft")
+            if draft_step is not None and self.streamed:  # keep the replaced draft, collapsed in its step
+                draft_step.output += f"\n\n**Draft** (replaced by {event.target}'s answer):\n\n{self.streamed.strip()}"
+                await draft_step.update()
+            await self._clear_stream()
+            await self.step(_escalation_name(event), "\n".join(f"- {r}" for r in event.reasons) + f"\n\ndecided in {_ms(event.ms)}")
+        elif event.escalate:
+            await self.step(f"escalation not applied ({reasons})"[:180], "The policy would escalate, but this mode or setup does not allow it.")
+        else:
+            await self.step(f"escalation · not needed · {_ms(event.ms)}", "The draft passed every check of the escalation policy.")
+
+    async def _answer(self, result: Answer) -> None:
+        await self.batcher.close()
+        lines = [result.text]
+        if result.note:
+            lines.append(f"\n> ℹ️ {result.note}")
+        if result.sources:
+            lines.append("\n**Sources**")
+            for ref in result.sources:
+                marker = " ✓" if ref.number in result.cited else ""
+                lines.append(f"- Source {ref.number}: `{ref.passage.chunk.location}`{marker}")
+        footer = f"{result.model}"
+        if result.model != "extractive":
+            usage = f"{result.prompt_tokens} + {result.completion_tokens} tokens" + (" (estimated)" if result.usage_estimated else "")
+            footer += f" · {result.mode} mode · {usage} · ${result.cost_usd:.6f} (hypothetical)"
+            if result.escalated:
+                footer += " · escalated"
+        footer += f" · {_ms(result.timings_ms.get('total', 0.0))} total"
+        lines.append(f"\n*{footer}*")
+        self.message.content = "\n".join(lines)
+        self.message.elements = [
+            cl.Text(name=f"Source {ref.number}", content=_passage_text(ref), display="side") for ref in result.sources
+        ]
+        await self.message.update()
+
+    async def stopped(self) -> None:
+        await self.batcher.close()
+        self.message.content = (self.streamed + "\n\n*(stopped)*").strip()
+        await self.message.update()
+
+    async def failed(self, text: str) -> None:
+        await self.batcher.close()
+        self.message.content = f"⚠️ {text}"
+        await self.message.update()
+
+
+def _escalation_name(event: EscalationDecided) -> str:
+    """'escalate → gpt-oss-20b: draft too short (+1 more)': the first reason names the step, all are inside."""
+    if not event.reasons:
+        return f"escalate → {event.target}"
+    first = event.reasons[0].split(" (")[0] if len(event.reasons[0]) > 60 else event.reasons[0]
+    more = f" (+{len(event.reasons) - 1} more)" if len(event.reasons) > 1 else ""
+    return f"escalate → {event.target}: {first}{more}"
+
+
+def _retrieval_summary(event: Retrieved) -> str:
+    s = event.result.signals
+    lines = [
+        f"query: {event.query!r}",
+        f"top score {s.top_score:.2f}, margin {s.margin:.2f}, coverage {s.coverage:.0%} "
+        f"(idf-weighted {s.weighted_coverage:.0%}) of {s.query_terms} terms",
+    ]
+    lines += [f"{p.rank}. `{p.chunk.location}` · score {p.score:.2f}" for p in event.result.passages]
+    return "\n".join(lines)
+
+
+def _passage_text(ref: object) -> str:
+    passage = ref.passage  # type: ignore[attr-defined]
+    chunk = passage.chunk
+    return f"**{chunk.location}** (chunk {chunk.index}, characters {chunk.start}–{chunk.end}, score {passage.score:.2f})\n\n{chunk.text}"
+
+
+def _ms(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"

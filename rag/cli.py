@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import sys
@@ -14,7 +16,19 @@ from rag.config import Settings, load_settings
 from rag.engines import ENGINES
 from rag.errors import RagError
 from rag.runtime import build_retriever
-from rag.types import DocumentInfo, SearchResult
+from rag.types import (
+    Answer,
+    DocumentInfo,
+    EscalationDecided,
+    Generation,
+    ModelFailed,
+    ModelFinished,
+    ModelStarted,
+    Retrieved,
+    SearchResult,
+    StageFinished,
+    TokenDelta,
+)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -151,6 +165,165 @@ def _search_text(result: SearchResult) -> str:
     return "\n".join(lines)
 
 
+# --- ask and doctor ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--mode", type=click.Choice(["auto", "small", "large"]), help="Override RAG_MODE.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of streamed text.")
+@click.option("--corpus-dir", type=click.Path(path_type=Path), help="Override RAG_CORPUS_DIR.")
+def ask(question: str, mode: str | None, as_json: bool, corpus_dir: Path | None) -> None:
+    """Answer QUESTION from the corpus, streaming to stdout; stages and timings go to stderr.
+
+    Exits 1 with a one-line reason when no model produced the answer (the extract is still printed).
+    """
+    settings = _settings(mode=mode, corpus_dir=corpus_dir)
+    answer = asyncio.run(_ask(settings, question, as_json))
+    if answer.model == "extractive":
+        click.echo(f"rag ask: no model answered: {answer.note}", err=True)
+        sys.exit(1)
+
+
+async def _ask(settings: Settings, question: str, as_json: bool) -> Answer:
+    from rag.runtime import build_services
+
+    services = build_services(settings)
+    answer: Answer | None = None
+    try:
+        async for event in services.pipeline.run(question, (), services.options):
+            if isinstance(event, Answer):
+                answer = event
+            elif not as_json:
+                _render_event(event)
+    except RagError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        await services.aclose()
+    assert answer is not None
+    if as_json:
+        click.echo(json.dumps(answer_json(answer), indent=2))
+    else:
+        if answer.model == "extractive":
+            click.echo(answer.text)
+        else:
+            click.echo()
+        if answer.note:
+            click.echo(f"\nNote: {answer.note}")
+        for ref in answer.sources:
+            cited = " (cited)" if ref.number in answer.cited else ""
+            click.echo(f"[{ref.number}] {ref.passage.chunk.location}{cited}")
+    return answer
+
+
+def _render_event(event: object) -> None:
+    err = functools.partial(click.echo, err=True)
+    if isinstance(event, Retrieved):
+        s = event.result.signals
+        err(f"retrieve · {event.ms:.0f} ms · {len(event.result.passages)} passages · coverage {s.weighted_coverage:.0%}")
+    elif isinstance(event, StageFinished):
+        err(f"{event.name} · {event.ms:.0f} ms · {event.detail}")
+    elif isinstance(event, ModelStarted):
+        err(f"{event.alias} ({event.model_id}) · {event.role} · {event.endpoint}")
+    elif isinstance(event, TokenDelta):
+        click.echo(event.text, nl=False)
+    elif isinstance(event, ModelFinished):
+        g = event.generation
+        est = " (estimated)" if g.usage_estimated else ""
+        err(f"\n{g.alias} · first token {g.first_token_ms:.0f} ms · {g.tokens_per_s:.1f} tok/s · "
+            f"{g.completion_tokens} tokens{est}")
+    elif isinstance(event, ModelFailed):
+        err(f"\n{event.alias} failed: {event.message}")
+    elif isinstance(event, EscalationDecided) and event.escalate:
+        where = "before drafting" if event.before_draft else "after the draft"
+        verb = "escalate" if event.applied else "would escalate (not applied)"
+        click.echo(f"\n\n[{verb} → {event.target} {where}: {'; '.join(event.reasons)}]\n", err=not event.applied)
+
+
+def answer_json(answer: Answer) -> dict[str, object]:
+    """The `rag ask --json` object."""
+    return {
+        "answer": answer.text,
+        "model": answer.model,
+        "model_id": answer.model_id,
+        "backend": answer.backend,
+        "mode": answer.mode,
+        "escalated": answer.escalated,
+        "reasons": list(answer.reasons),
+        "sources": [
+            {"number": r.number, "path": r.passage.chunk.source, "chunk": r.passage.chunk.index,
+             "score": round(r.passage.score, 4), "location": r.passage.chunk.location}
+            for r in answer.sources
+        ],
+        "cited": list(answer.cited),
+        "timings_ms": answer.timings_ms,
+        "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+                  "estimated": answer.usage_estimated},
+        "cost_usd": answer.cost_usd,
+        "draft": answer.draft,
+        "note": answer.note,
+    }
+
+
+@cli.command()
+@click.option("--no-request", is_flag=True, help="Only discover; do not send a test request to each model.")
+def doctor(no_request: bool) -> None:
+    """What the app can see: endpoints, model ids, reachability, and which features each server supports."""
+    settings = _settings()
+    ok = asyncio.run(_doctor(settings, not no_request))
+    sys.exit(0 if ok else 1)
+
+
+async def _doctor(settings: Settings, request: bool) -> bool:
+    from rag.discovery import HOW_TO_CONNECT, ModelDirectory
+    from rag.tokens import get_tokenizer
+
+    tokenizer = get_tokenizer()
+    click.echo(f"tokenizer: {tokenizer.name}" + ("" if tokenizer.exact else " (approximate: o200k_base is not cached offline)"))
+    configured = settings.base_url or "not set (discovering)"
+    click.echo(f"RAG_BASE_URL / FOUNDRY_LOCAL_ENDPOINT: {configured}")
+    directory = ModelDirectory(settings, tokenizer)
+    resolution = await directory.resolve()
+    for server in resolution.servers:
+        click.echo(f"server: {server.name} at {server.base_url} (found via {server.source}); models: {', '.join(server.models) or 'none'}")
+    for problem in resolution.problems:
+        click.echo(f"problem: {problem}")
+    healthy = True
+    for kind in ("small", "large"):
+        resolved = resolution.get(kind)
+        alias = settings.small_model if kind == "small" else settings.large_model
+        if resolved is None:
+            click.echo(f"{kind} model {alias}: NOT FOUND")
+            healthy = False
+            continue
+        click.echo(f"{kind} model {alias} -> {resolved.model_id} at {resolved.server.base_url}")
+        if not request:
+            continue
+        model = directory.model(resolved)
+        messages = [{"role": "user", "content": "Reply with one short sentence: what is 2 + 2?"}]
+        budget = settings.large_max_tokens if kind == "large" else 64
+        try:
+            generation = None
+            async for item in model.stream(messages, budget, 0.0):
+                if isinstance(item, Generation):
+                    generation = item
+            assert generation is not None
+        except RagError as exc:
+            click.echo(f"  request failed: {exc}")
+            healthy = False
+            continue
+        click.echo(
+            f"  streaming: yes · first token {generation.first_token_ms:.0f} ms · {generation.tokens_per_s:.1f} tok/s\n"
+            f"  usage reported: {'no (counted with tiktoken)' if generation.usage_estimated else 'yes'}\n"
+            f"  logprobs: {'yes' if generation.mean_logprob is not None else 'no'}\n"
+            f"  reasoning: {generation.reasoning_format or 'none seen'}"
+        )
+    await directory.aclose()
+    if not resolution.servers:
+        click.echo("\n" + HOW_TO_CONNECT.replace("`", ""))
+    return healthy
+
+
 # --- bench --------------------------------------------------------------------------------------------
 
 
@@ -176,6 +349,20 @@ def bench_retrieval(dataset: Path, engine: str | None, scale: int | None, split:
     except RagError as exc:
         raise click.ClickException(str(exc)) from exc
     report = run_retrieval_bench(data, settings.engine, settings.bm25_k1, settings.bm25_b, scale)
+    click.echo(report_json(report) if as_json else report_text(report))
+
+
+@bench.command("overhead")
+@click.option("--runs", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--tokens", default=100, show_default=True, type=click.IntRange(2))
+@click.option("--ttft-ms", default=200.0, show_default=True, help="The fake server's time to first token.")
+@click.option("--rate", default=100.0, show_default=True, help="The fake server's tokens per second.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def bench_overhead(runs: int, tokens: int, ttft_ms: float, rate: float, as_json: bool) -> None:
+    """Time to first token and total time: the pipeline against a bare openai client, same fake server."""
+    from rag.bench.overhead import main_async, report_json, report_text
+
+    report = main_async(_settings(), runs, tokens, ttft_ms, rate)
     click.echo(report_json(report) if as_json else report_text(report))
 
 

@@ -24,13 +24,14 @@ class UnsupportedDocument(RagError):
 
 
 class ModelError(RagError):
-    """A model call failed. Carries which model and endpoint, and why."""
+    """A model call failed. Carries which model and endpoint, why, and any answer text already streamed."""
 
-    def __init__(self, model: str, endpoint: str, reason: str) -> None:
+    def __init__(self, model: str, endpoint: str, reason: str, partial: str = "") -> None:
         super().__init__(f"{model} at {endpoint}: {reason}")
         self.model = model
         self.endpoint = endpoint
         self.reason = reason
+        self.partial = partial
 
 
 class ModelUnavailable(ModelError):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rag.analysis import Analyzer
 from rag.config import Settings
 from rag.corpus import Corpus
 from rag.parsing import MB, ParseLimits
+from rag.discovery import ModelDirectory
+from rag.pipeline import AnswerOptions, DirectoryModels, Pipeline
 from rag.retrieval import Retriever
 from rag.tokens import get_tokenizer
 
@@ -29,3 +33,26 @@ def build_retriever(settings: Settings) -> Retriever:
         parse_limits(settings),
     )
     return Retriever(corpus, Analyzer(), settings.engine, settings.bm25_k1, settings.bm25_b)
+
+
+@dataclass
+class Services:
+    """Everything long-lived the chat and the CLI share: built once, passed down."""
+
+    settings: Settings
+    retriever: Retriever
+    directory: ModelDirectory
+    pipeline: Pipeline
+    options: AnswerOptions
+
+    async def aclose(self) -> None:
+        """Close HTTP clients."""
+        await self.directory.aclose()
+
+
+def build_services(settings: Settings, own_port: int | None = None) -> Services:
+    """Retriever, model directory and pipeline; `own_port` is never probed as a model server."""
+    retriever = build_retriever(settings)
+    directory = ModelDirectory(settings, get_tokenizer(), own_port=own_port)
+    pipeline = Pipeline(retriever, DirectoryModels(directory), retriever.analyzer, get_tokenizer())
+    return Services(settings, retriever, directory, pipeline, AnswerOptions.from_settings(settings))

@@ -112,3 +112,151 @@ class SearchResult:
     passages: tuple[Passage, ...]
     signals: SupportSignals
     analysed_terms: tuple[str, ...] = field(default=())
+
+
+# --- model generation and pipeline events -----------------------------------------------------------
+
+Role = Literal["draft", "final"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One completed model request, measured by the client.
+
+    Times are milliseconds from the request being sent. `tokens_per_s` is the decode rate:
+    (completion tokens − 1) / (last token − first token); prompt tokens are never counted in it.
+    """
+
+    alias: str
+    model_id: str
+    endpoint: str
+    text: str
+    reasoning: str
+    prompt_tokens: int
+    completion_tokens: int
+    usage_estimated: bool
+    first_token_ms: float
+    last_token_ms: float
+    tokens_per_s: float
+    mean_logprob: float | None = None
+    finish_reason: str | None = None
+    reasoning_format: str | None = None  # "delta.reasoning", "delta.reasoning_content", "harmony tags", ...
+
+    @property
+    def generation_ms(self) -> float:
+        """Time from the first token to the last."""
+        return max(self.last_token_ms - self.first_token_ms, 0.0)
+
+
+@dataclass(frozen=True)
+class StageFinished:
+    """A pipeline stage ended: `name` is 'retrieve', 'build prompt', 'escalate', ..."""
+
+    name: str
+    ms: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """Retrieval finished; `query` is what was searched (the question, or it plus the previous one)."""
+
+    result: SearchResult
+    query: str
+    ms: float
+
+
+@dataclass(frozen=True)
+class ModelStarted:
+    """A model request is about to be sent."""
+
+    role: Role
+    alias: str
+    model_id: str
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class TokenDelta:
+    """Answer text from a model, as it streams."""
+
+    role: Role
+    alias: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """Reasoning text from a model, as it streams; never part of the answer."""
+
+    role: Role
+    alias: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ModelFinished:
+    """A model request completed."""
+
+    role: Role
+    generation: Generation
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class ModelFailed:
+    """A model request failed; `message` says which model and endpoint, and why."""
+
+    role: Role
+    alias: str
+    message: str
+    partial_text: str = ""
+
+
+@dataclass(frozen=True)
+class EscalationDecided:
+    """The policy's verdict. `before_draft` means the draft was skipped."""
+
+    escalate: bool
+    reasons: tuple[str, ...]
+    target: str
+    before_draft: bool
+    ms: float
+    applied: bool = True  # False in 'small' mode: the verdict is shown but not acted upon
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A source as cited in an answer: [number] -> passage."""
+
+    number: int
+    passage: Passage
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The final result of one question (what `rag ask --json` prints)."""
+
+    text: str
+    model: str  # alias of the model whose answer this is, or 'extractive'
+    model_id: str
+    backend: str  # endpoint URL, or 'embedded'
+    mode: str
+    escalated: bool
+    reasons: tuple[str, ...]
+    sources: tuple[SourceRef, ...]
+    cited: tuple[int, ...]
+    timings_ms: dict[str, float]
+    prompt_tokens: int
+    completion_tokens: int
+    usage_estimated: bool
+    cost_usd: float
+    draft: str | None = None
+    reasoning: str = ""
+    note: str | None = None  # e.g. why an escalation did not improve the draft
+
+
+PipelineEvent = (
+    Retrieved | StageFinished | ModelStarted | TokenDelta | ReasoningDelta | ModelFinished | ModelFailed
+    | EscalationDecided | Answer
+)

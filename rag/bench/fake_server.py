@@ -1,0 +1,227 @@
+"""A fake OpenAI-compatible server on loopback: real HTTP, real server-sent events, scripted per model.
+
+Replies are keyed on the request's `model`, so one server plays both phi-4-mini and gpt-oss-20b. Bodies
+are streamed with chunked transfer encoding like uvicorn-based servers (Foundry Local, vLLM), so cutting
+the connection mid-body is a real protocol error for the client, not a clean end of stream.
+
+Run it alone (browser tests, manual trials): `python -m rag.bench.fake_server --port 0 --models a,b`; it
+prints `READY <url>` once listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One scripted response."""
+
+    content: list[str] = field(default_factory=lambda: ["Ollama listens ", "on port 11434 ", "by default [1]."])
+    reasoning: list[str] = field(default_factory=list)
+    reasoning_field: str = "reasoning"  # or "reasoning_content"
+    usage: bool = True  # send a usage chunk when the request asks for one
+    logprobs: list[float] | None = None  # one per content chunk, when the request asks for them
+    status: int = 200
+    error: str = ""
+    delay_first: float = 0.0  # seconds before the first chunk
+    delay_between: float = 0.0
+    cut_after: int | None = None  # abort the connection after this many chunks
+    finish_reason: str = "stop"
+
+
+ReplyFor = Callable[[dict[str, Any]], Reply]
+
+
+def default_reply(body: dict[str, Any]) -> Reply:
+    """A grounded-looking answer that cites [1]."""
+    return Reply()
+
+
+class FakeOpenAIServer:
+    """Start with `start()`; `url` ends in /v1; `requests` records every chat request body."""
+
+    def __init__(self, models: list[str], replies: dict[str, Reply | ReplyFor] | None = None, port: int = 0) -> None:
+        self.models = list(models)
+        self.replies: dict[str, Reply | ReplyFor] = dict(replies or {})
+        self.requests: list[dict[str, Any]] = []
+        self.model_list_status = 200
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually bound."""
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL for the OpenAI SDK."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reply_for(self, body: dict[str, Any]) -> Reply:
+        """The scripted reply for a request."""
+        scripted = self.replies.get(body.get("model", ""), default_reply)
+        return scripted(body) if callable(scripted) else scripted
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence access logs
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.rstrip("/") != "/v1/models":
+                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                data = [{"id": m, "object": "model", "owned_by": "fake"} for m in fake.models]
+                self._json(fake.model_list_status, {"object": "list", "data": data})
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                fake.requests.append(body)
+                model = body.get("model", "")
+                if model not in fake.models:
+                    self._json(400, {"error": {"message": f"No OpenAIService provider found for modelName {model}"}})
+                    return
+                reply = fake.reply_for(body)
+                if reply.status != 200:
+                    self._json(reply.status, {"error": {"message": reply.error or f"scripted HTTP {reply.status}"}})
+                    return
+                self._stream(body, reply)
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
+            def _event(self, payload: dict[str, Any] | str) -> None:
+                text = payload if isinstance(payload, str) else json.dumps(payload)
+                self._chunk(f"data: {text}\n\n".encode())
+
+            def _stream(self, body: dict[str, Any], reply: Reply) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.flush()
+                model = body["model"]
+                base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+                if reply.delay_first:
+                    time.sleep(reply.delay_first)
+                sent = 0
+                pieces = [("reasoning", r) for r in reply.reasoning] + [("content", c) for c in reply.content]
+                for index, (kind, text) in enumerate(pieces):
+                    if reply.cut_after is not None and sent >= reply.cut_after:
+                        self._abort()
+                        return
+                    if index and reply.delay_between:
+                        time.sleep(reply.delay_between)
+                    delta = {reply.reasoning_field: text} if kind == "reasoning" else {"content": text}
+                    choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
+                    content_index = index - len(reply.reasoning)
+                    if kind == "content" and body.get("logprobs") and reply.logprobs and content_index < len(reply.logprobs):
+                        choice["logprobs"] = {
+                            "content": [{"token": text, "logprob": reply.logprobs[content_index], "bytes": None, "top_logprobs": []}]
+                        }
+                    self._event({**base, "choices": [choice]})
+                    sent += 1
+                if reply.cut_after is not None and sent >= reply.cut_after:
+                    self._abort()
+                    return
+                self._event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]})
+                if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
+                    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+                    completion = sum(len(t.split()) for t in reply.content + reply.reasoning)
+                    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                    self._event({**base, "choices": [], "usage": usage})
+                self._event("[DONE]")
+                self._chunk(b"")
+
+            def _abort(self) -> None:
+                # Close mid-body, as when a server process dies: the chunked body never completes, so
+                # the client gets a protocol error. FIN rather than RST, because an RST can make the
+                # client's kernel drop chunks it received but had not read yet (a racy test).
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+
+        return Handler
+
+
+def main() -> None:
+    """Serve until killed; every model answers with the default reply, paced like a small model."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--models", default="phi-4-mini,gpt-oss-20b")
+    parser.add_argument("--delay-between", type=float, default=0.0, help="Seconds between chunks.")
+    parser.add_argument("--delay-first", type=float, default=0.0, help="Seconds before the first chunk.")
+    parser.add_argument("--reply", action="append", default=[], metavar="MODEL=TEXT",
+                        help="What MODEL answers (words become chunks); repeatable.")
+    parser.add_argument("--reasoning", action="append", default=[], metavar="MODEL=TEXT",
+                        help="Reasoning MODEL streams in delta.reasoning before answering; repeatable.")
+    args = parser.parse_args()
+    server = FakeOpenAIServer(args.models.split(","), port=args.port)
+    texts = dict(item.split("=", 1) for item in args.reply)
+    thoughts = dict(item.split("=", 1) for item in args.reasoning)
+    for model in server.models:
+        reply = Reply(delay_between=args.delay_between, delay_first=args.delay_first)
+        if model in texts:
+            reply.content = [w + " " for w in texts[model].split(" ")]
+        if model in thoughts:
+            reply.reasoning = [w + " " for w in thoughts[model].split(" ")]
+        server.replies[model] = reply
+    server.start()
+    sys.stdout.write(f"READY {server.url}\n")
+    sys.stdout.flush()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

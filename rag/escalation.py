@@ -1,0 +1,126 @@
+"""The escalation policy: pure functions from measurable signals to a decision with its reasons.
+
+Every signal here works on every server except the mean token log-probability, which is used only when
+the server returned logprobs (Foundry Local never does).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.config import Settings
+from rag.types import SupportSignals
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Thresholds, from Settings."""
+
+    min_answer_tokens: int = 12
+    min_coverage: float = 0.5
+    min_top_score: float = 0.0
+    skip_draft_coverage: float = 0.2
+    min_mean_logprob: float = -1.5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        """The policy the settings describe."""
+        return cls(
+            min_answer_tokens=settings.min_answer_tokens,
+            min_coverage=settings.min_coverage,
+            min_top_score=settings.min_top_score,
+            skip_draft_coverage=settings.skip_draft_coverage,
+            min_mean_logprob=settings.min_mean_logprob,
+        )
+
+
+@dataclass(frozen=True)
+class DraftSignals:
+    """What is measured about a draft answer and the retrieval behind it."""
+
+    retrieval: SupportSignals
+    answer_tokens: int
+    refuses: bool
+    cites_source: bool
+    mean_logprob: float | None = None  # None: the server gave no logprobs
+    sources: int = 1  # how many sources the prompt held (0: nothing was retrieved)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to escalate, and why (each reason is shown to the user)."""
+
+    escalate: bool
+    reasons: tuple[str, ...] = ()
+
+
+def retrieval_weakness(signals: SupportSignals, policy: Policy) -> list[str]:
+    """Reasons the retrieval behind an answer is weak (empty when support is fine)."""
+    if signals.top_score <= 0:
+        return ["no passage matches the question"]
+    reasons = []
+    if signals.weighted_coverage < policy.min_coverage:
+        reasons.append(
+            f"weak retrieval support: the best passage covers {signals.weighted_coverage:.0%} of the question "
+            f"(threshold {policy.min_coverage:.0%})"
+        )
+    if policy.min_top_score > 0 and signals.top_score < policy.min_top_score:
+        reasons.append(f"low retrieval score {signals.top_score:.2f} (threshold {policy.min_top_score:.2f})")
+    return reasons
+
+
+def decide_before_draft(signals: SupportSignals, policy: Policy) -> Decision:
+    """Skip the draft when support is so weak that a small-model draft would be pointless."""
+    if signals.top_score <= 0:
+        return Decision(True, ("no passage matches the question: a draft would only refuse",))
+    if signals.weighted_coverage < policy.skip_draft_coverage:
+        return Decision(
+            True,
+            (
+                f"retrieval support too weak for a draft: the best passage covers "
+                f"{signals.weighted_coverage:.0%} of the question (threshold {policy.skip_draft_coverage:.0%})",
+            ),
+        )
+    return Decision(False)
+
+
+def decide(signals: DraftSignals, policy: Policy) -> Decision:
+    """Escalate the draft when any signal says it is weak; every reason is kept."""
+    reasons: list[str] = []
+    if signals.answer_tokens < policy.min_answer_tokens:
+        reasons.append(f"draft too short ({signals.answer_tokens} tokens, minimum {policy.min_answer_tokens})")
+    if signals.refuses:
+        reasons.append("draft says the sources are insufficient")
+    if not signals.cites_source and signals.sources > 0:
+        reasons.append("draft cites no source")
+    reasons.extend(retrieval_weakness(signals.retrieval, policy))
+    if signals.mean_logprob is not None and signals.mean_logprob < policy.min_mean_logprob:
+        reasons.append(f"low confidence (mean token logprob {signals.mean_logprob:.2f}, threshold {policy.min_mean_logprob:.2f})")
+    return Decision(bool(reasons), tuple(reasons))
+
+
+_REFUSALS = re.compile(
+    r"\b(?:not (?:mentioned |stated |found |covered |included |present |provided )?in the (?:provided )?(?:context|sources?|documents?|passages?)"
+    r"|(?:context|sources?|documents?|passages?) (?:do(?:es)? not|don't|doesn't) (?:say|mention|contain|provide|cover|include|specify)"
+    r"|insufficient|not enough information|no information (?:about|on)|cannot (?:answer|find|determine)"
+    r"|can't (?:answer|find|determine)|unable to (?:answer|find|determine)|i (?:do not|don't) know)\b",
+    re.IGNORECASE,
+)
+_CITATION = re.compile(r"\[(\d{1,2})(?:\s*[,\-–]\s*\d{1,2})*\]")
+
+
+def refuses(answer: str) -> bool:
+    """True when the answer says the sources cannot answer the question."""
+    return bool(_REFUSALS.search(answer))
+
+
+def cited_sources(answer: str, available: int) -> tuple[int, ...]:
+    """The source numbers cited as [n] (or [n, m], [n-m]) that exist among 1..available, in order."""
+    found: list[int] = []
+    for match in _CITATION.finditer(answer):
+        for number in re.findall(r"\d{1,2}", match.group(0)):
+            n = int(number)
+            if 1 <= n <= available and n not in found:
+                found.append(n)
+    return tuple(found)

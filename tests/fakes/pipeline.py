@@ -1,0 +1,100 @@
+"""In-process fakes for pipeline tests: a clock you move by hand, a searcher, models and a provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from rag.errors import ModelError
+from rag.models import ModelDelta
+from rag.types import Chunk, Generation, Passage, SearchResult, SupportSignals
+
+
+class FakeClock:
+    """Seconds; moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance_ms(self, ms: float) -> None:
+        self.now += ms / 1000
+
+
+def passages(*texts: str) -> tuple[Passage, ...]:
+    return tuple(
+        Passage(Chunk(f"doc{i}.md", 0, text, 0, len(text), f"Doc {i}", heading=f"Doc {i}"), 10.0 - i, i)
+        for i, text in enumerate(texts, start=1)
+    )
+
+
+STRONG = SupportSignals(9.0, 4.0, 5.0, 0.55, 1.0, 0.95, 3, ("ollama", "port", "default"))
+HOPELESS = SupportSignals(1.0, 0.9, 0.1, 0.1, 0.2, 0.05, 5, ("port",))
+
+
+@dataclass
+class FakeSearcher:
+    clock: FakeClock
+    found: tuple[Passage, ...] = field(default_factory=lambda: passages("Ollama listens on port 11434 by default."))
+    signals: SupportSignals = STRONG
+    ms: float = 8.0
+    queries: list[str] = field(default_factory=list)
+
+    async def search(self, query: str, k: int) -> SearchResult:
+        self.queries.append(query)
+        self.clock.advance_ms(self.ms)
+        return SearchResult(query, self.found[:k], self.signals)
+
+
+@dataclass
+class FakeModel:
+    alias: str
+    clock: FakeClock
+    text: str = "Ollama listens on port 11434 by default, as the documentation states [1]."
+    reasoning: str = ""
+    ttft_ms: float = 300.0
+    per_token_ms: float = 20.0
+    error: ModelError | None = None
+    error_after_tokens: int = 0
+    prompt_tokens: int = 500
+    model_id: str = ""
+    endpoint: str = "http://fake/v1"
+    calls: list[Sequence[dict[str, str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.model_id = self.model_id or self.alias
+
+    async def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[ModelDelta | Generation]:
+        self.calls.append(messages)
+        start = self.clock()
+        words = self.text.split(" ")
+        self.clock.advance_ms(self.ttft_ms)
+        if self.error is not None and self.error_after_tokens == 0:
+            raise self.error
+        if self.reasoning:
+            yield ModelDelta("reasoning", self.reasoning)
+        for i, word in enumerate(words):
+            if i:
+                self.clock.advance_ms(self.per_token_ms)
+            if self.error is not None and i == self.error_after_tokens:
+                raise self.error
+            yield ModelDelta("answer", word + (" " if i < len(words) - 1 else ""))
+        first = self.ttft_ms
+        last = (self.clock() - start) * 1000
+        yield Generation(self.alias, self.model_id, self.endpoint, self.text, self.reasoning, self.prompt_tokens,
+                         len(words), False, first, last, (len(words) - 1) / ((last - first) / 1000) if last > first else 0.0)
+
+
+@dataclass
+class FakeProvider:
+    small: FakeModel | None
+    large: FakeModel | None
+    unavailable_reports: list[str] = field(default_factory=list)
+
+    async def get(self, kind: str):  # type: ignore[no-untyped-def]
+        return self.small if kind == "small" else self.large
+
+    def report_unavailable(self, kind: str) -> None:
+        self.unavailable_reports.append(kind)

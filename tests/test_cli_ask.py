@@ -1,0 +1,102 @@
+"""`rag ask`, `rag doctor` and `rag bench overhead` against the fake server, through the real CLI."""
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rag.cli import cli
+from tests.conftest import REPO
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
+    monkeypatch.setenv("RAG_CORPUS_DIR", str(REPO / "docs_corpus"))
+    with FakeOpenAIServer(["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-cuda-gpu:1"]) as fake:
+        monkeypatch.setenv("RAG_BASE_URL", fake.url)
+        yield fake
+
+
+def test_ask_json(server: FakeOpenAIServer) -> None:
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) >= {"answer", "model", "backend", "escalated", "reasons", "sources", "timings_ms", "usage"}
+    assert data["answer"] == "Ollama listens on port 11434 by default [1]."
+    assert (data["model"], data["backend"], data["escalated"]) == ("phi-4-mini", server.url, False)
+    assert data["sources"][0]["path"] == "servers/ollama.md" and {"chunk", "score"} <= set(data["sources"][0])
+    assert set(data["timings_ms"]) >= {"retrieve", "build_prompt", "draft_first_token", "draft_generation", "total"}
+    assert data["usage"]["estimated"] is False and data["usage"]["completion_tokens"] > 0
+    assert server.requests[0]["model"] == "Phi-4-mini-instruct-generic-cpu"  # alias resolved to the served id
+
+
+def test_ask_escalates_and_streams_text(server: FakeOpenAIServer) -> None:
+    server.replies["Phi-4-mini-instruct-generic-cpu"] = Reply(content=["Not in the context."])
+    server.replies["gpt-oss-20b-cuda-gpu:1"] = Reply(
+        content=["<|channel|>analysis<|message|>hmm<|end|><|start|>assistant<|channel|>final<|message|>",
+                 "Port 11434, per the Ollama guide [1]."])
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?", "--mode", "auto"])
+    assert result.exit_code == 0, result.output
+    assert "Not in the context." in result.stdout
+    assert "[escalate → gpt-oss-20b after the draft: " in result.stdout
+    marker = result.stdout.index("[escalate → gpt-oss-20b")
+    assert result.stdout.index("Port 11434, per the Ollama guide [1].") > marker
+    assert "hmm" not in result.stdout
+    assert "retrieve · " in result.stderr
+
+
+def test_ask_large_mode_json(server: FakeOpenAIServer) -> None:
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?", "--mode", "large", "--json"])
+    data = json.loads(result.output)
+    assert data["model"] == "gpt-oss-20b" and data["mode"] == "large"
+
+
+def test_ask_exits_non_zero_when_no_model_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("RAG_CORPUS_DIR", str(REPO / "docs_corpus"))
+    monkeypatch.setenv("RAG_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?"])
+    assert result.exit_code == 1
+    assert "Extract from the documents" in result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("rag ask: no model answered:")
+
+
+def test_doctor_reports_features(server: FakeOpenAIServer) -> None:
+    server.replies["gpt-oss-20b-cuda-gpu:1"] = Reply(reasoning=["think"], content=["4"], usage=False)
+    result = CliRunner().invoke(cli, ["doctor"])
+    assert result.exit_code == 0, result.output
+    assert "small model phi-4-mini -> Phi-4-mini-instruct-generic-cpu" in result.output
+    assert "large model gpt-oss-20b -> gpt-oss-20b-cuda-gpu:1" in result.output
+    assert "usage reported: no (counted with tiktoken)" in result.output
+    assert "reasoning: delta.reasoning" in result.output
+
+
+def test_doctor_without_servers_says_what_to_do(monkeypatch: pytest.MonkeyPatch, corpus_dir: Path) -> None:
+    import rag.discovery
+
+    monkeypatch.setenv("RAG_CORPUS_DIR", str(corpus_dir))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    monkeypatch.setattr(rag.discovery, "KNOWN_PORTS", ((free, "Ollama"),))  # nothing listens there
+    monkeypatch.setattr(rag.discovery, "foundry_status_url", lambda timeout=5.0: None)
+    result = CliRunner().invoke(cli, ["doctor", "--no-request"])
+    assert result.exit_code == 1
+    assert "NOT FOUND" in result.output and "foundry model run phi-4-mini" in result.output
+    assert f"no model server found (tried Ollama :{free})" in result.output
+
+
+def test_bench_overhead_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_CORPUS_DIR", str(REPO / "docs_corpus"))
+    result = CliRunner().invoke(cli, ["bench", "overhead", "--runs", "2", "--tokens", "5", "--ttft-ms", "20", "--rate", "500", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["tokens_received_bare"] == report["tokens_received_pipeline"] == 5
+    assert report["pipeline_ttft_p50_ms"] >= 20 and report["bare_ttft_p50_ms"] >= 20

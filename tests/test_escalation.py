@@ -1,0 +1,89 @@
+from dataclasses import replace
+
+import pytest
+
+from rag.escalation import DraftSignals, Policy, cited_sources, decide, decide_before_draft, refuses
+from rag.types import SupportSignals
+
+STRONG = SupportSignals(8.0, 4.0, 4.0, 0.5, 1.0, 0.9, 4, ("a", "b", "c", "d"))
+WEAK = replace(STRONG, coverage=0.25, weighted_coverage=0.3)
+HOPELESS = replace(STRONG, coverage=0.1, weighted_coverage=0.1)
+NOTHING = SupportSignals.empty(3)
+GOOD = DraftSignals(STRONG, answer_tokens=40, refuses=False, cites_source=True)
+POLICY = Policy()
+
+
+@pytest.mark.parametrize(
+    ("signals", "policy", "escalate", "reason_fragments"),
+    [
+        (GOOD, POLICY, False, []),
+        (replace(GOOD, answer_tokens=5), POLICY, True, ["draft too short (5 tokens, minimum 12)"]),
+        (replace(GOOD, answer_tokens=12), POLICY, False, []),
+        (replace(GOOD, refuses=True), POLICY, True, ["sources are insufficient"]),
+        (replace(GOOD, cites_source=False), POLICY, True, ["cites no source"]),
+        (replace(GOOD, cites_source=False, sources=0, retrieval=STRONG), POLICY, False, []),
+        (replace(GOOD, retrieval=WEAK), POLICY, True, ["weak retrieval support", "30%"]),
+        (replace(GOOD, retrieval=WEAK), replace(POLICY, min_coverage=0.3), False, []),
+        (replace(GOOD, retrieval=NOTHING), POLICY, True, ["no passage matches"]),
+        (GOOD, replace(POLICY, min_top_score=10.0), True, ["low retrieval score 8.00"]),
+        (replace(GOOD, mean_logprob=-2.0), POLICY, True, ["low confidence", "-2.00"]),
+        (replace(GOOD, mean_logprob=-0.2), POLICY, False, []),
+        (replace(GOOD, mean_logprob=None), POLICY, False, []),  # no logprobs (Foundry Local): signal absent
+        (
+            replace(GOOD, answer_tokens=3, refuses=True, cites_source=False),
+            POLICY,
+            True,
+            ["too short", "insufficient", "cites no source"],
+        ),
+        (replace(GOOD, answer_tokens=3, refuses=True, cites_source=False, retrieval=WEAK, mean_logprob=-3.0), POLICY, True,
+         ["too short", "insufficient", "cites no source", "weak retrieval", "low confidence"]),
+    ],
+)
+def test_decide(signals: DraftSignals, policy: Policy, escalate: bool, reason_fragments: list[str]) -> None:
+    decision = decide(signals, policy)
+    assert decision.escalate is escalate
+    joined = " | ".join(decision.reasons)
+    for fragment in reason_fragments:
+        assert fragment in joined
+    if not escalate:
+        assert decision.reasons == ()
+    if len(reason_fragments) >= 3:  # independent signals each give their own reason
+        assert len(decision.reasons) == len(reason_fragments)
+
+
+@pytest.mark.parametrize(
+    ("signals", "skip", "fragment"),
+    [
+        (STRONG, False, None),
+        (WEAK, False, None),
+        (HOPELESS, True, "too weak for a draft"),
+        (NOTHING, True, "no passage matches"),
+    ],
+)
+def test_decide_before_draft(signals: SupportSignals, skip: bool, fragment: str | None) -> None:
+    decision = decide_before_draft(signals, POLICY)
+    assert decision.escalate is skip
+    if fragment:
+        assert fragment in decision.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The answer is not in the context.", True),
+        ("This is not mentioned in the provided sources.", True),
+        ("The sources do not say which port LM Studio uses.", True),
+        ("The information is insufficient to answer.", True),
+        ("I cannot answer this from the documents.", True),
+        ("I don't know.", True),
+        ("Ollama uses port 11434 [1].", False),
+        ("The context window is 128K tokens [2].", False),
+    ],
+)
+def test_refusal_detection(text: str, expected: bool) -> None:
+    assert refuses(text) is expected
+
+
+def test_citations_are_parsed_and_bounded_by_the_sources() -> None:
+    assert cited_sources("Port 11434 [1]; see also [3, 2] and [2-4] and [9].", available=4) == (1, 3, 2, 4)
+    assert cited_sources("No citation here, only a list [a].", available=3) == ()
