@@ -10,6 +10,8 @@ import asyncio
 import logging
 import os
 import sys
+import time
+from pathlib import Path
 
 import chainlit as cl
 
@@ -18,7 +20,8 @@ from rag.config import Settings, load_settings
 from rag.discovery import HOW_TO_CONNECT, Resolution
 from rag.errors import ConfigError, RagError
 from rag.prompt import Turn
-from rag.runtime import Services, build_services
+from rag.uploads import display_name, remove_temporary_files
+from rag.runtime import Services, build_services, upload_limits
 from rag.types import (
     Answer,
     EscalationDecided,
@@ -54,7 +57,10 @@ def services() -> Services:
 
 @cl.on_app_startup
 async def startup() -> None:
-    """Index the corpus once, off the event loop, before the first chat."""
+    """Remove upload leftovers of a crash, then index the corpus once, off the event loop."""
+    removed = await asyncio.to_thread(remove_temporary_files, SETTINGS.corpus_dir)
+    if removed:
+        log.warning("removed %d unfinished upload(s) left by an interrupted run", removed)
     try:
         await services().retriever.refresh()
     except RagError as exc:
@@ -113,13 +119,23 @@ def _models_notice(resolution: Resolution) -> str:
 
 @cl.on_message
 async def answer(message: cl.Message) -> None:
-    """Run the pipeline and render its events."""
+    """Commands, then attached files (indexed before answering), then the pipeline."""
+    text = message.content.strip()
+    if text == "/docs":
+        await show_documents()
+        return
+    focus: frozenset[str] | None = None
+    files = [e for e in (message.elements or []) if getattr(e, "path", None)]
+    if files:
+        focus = await ingest(files, message)
+        if not text:
+            return
     history: list[Turn] = cl.user_session.get("history") or []
     reply = cl.Message(content="")
     await reply.send()
     view = _AnswerView(reply)
     try:
-        async for event in services().pipeline.run(message.content, history, services().options):
+        async for event in services().pipeline.run(message.content, history, services().options, focus or None):
             await view.on(event)
             if isinstance(event, Answer):
                 history.append(Turn(message.content, event.text))
@@ -132,6 +148,97 @@ async def answer(message: cl.Message) -> None:
     except Exception as exc:  # noqa: BLE001 - the chat must keep serving; the log keeps the traceback
         log.exception("answering failed")
         await view.failed(f"Something went wrong while answering ({type(exc).__name__}: {exc}).")
+
+
+async def ingest(files: list[object], message: cl.Message) -> frozenset[str]:
+    """Store and index attached files before the message is answered; say what happened to each."""
+    svc = services()
+    limits = upload_limits(SETTINGS)
+    if len(files) > limits.max_files:
+        await cl.Message(content=f"⚠️ Too many files at once: {len(files)} (limit {limits.max_files}, "
+                         "RAG_MAX_UPLOAD_FILES). None were added; attach fewer per message.").send()
+        return frozenset()
+    summary = cl.Message(content="", author="uploads")
+    await summary.send()
+    lines: list[str] = []
+    stored: set[str] = set()
+    for element in files:
+        name = display_name(str(getattr(element, "name", "") or "file"))
+        try:
+            data = await asyncio.to_thread(Path(str(getattr(element, "path"))).read_bytes)
+            outcome = await svc.retriever.add_upload(name, data, SETTINGS.uploads_dir, limits)
+        except (OSError, RagError) as exc:
+            lines.append(f"⚠️ **{name}** was not added: {exc}")
+            continue
+        if outcome.status == "added":
+            pages = f" · {_count(outcome.pages, 'page')}" if outcome.pages else ""
+            step = cl.Step(name=f"upload · {name}{pages} · {_count(outcome.chunks, 'chunk')} · parse {_ms(outcome.parse_ms)} · "
+                           f"index {_ms(outcome.index_ms)}", type="tool", parent_id=summary.id, show_input=False)
+            step.output = f"stored as `{outcome.source}` ({outcome.size_bytes / 1024:.0f} KB)"
+            await step.send()
+            lines.append(f"✅ **{name}** added as `{outcome.source}`: {_count(outcome.chunks, 'chunk')}{pages}.")
+            stored.add(outcome.source or "")
+        elif outcome.status == "duplicate":
+            lines.append(f"ℹ️ **{name}** is already in the corpus ({outcome.reason}).")
+            stored.add(outcome.source or "")
+        else:
+            lines.append(f"⚠️ **{name}** was not added: {outcome.reason}.")
+    summary.content = "\n".join(lines)
+    await summary.update()
+    return frozenset(s for s in stored if s)
+
+
+async def show_documents() -> None:
+    """The /docs command: every document, with a delete action for uploads."""
+    svc = services()
+    try:
+        documents = await svc.retriever.documents()
+    except RagError as exc:
+        await cl.Message(content=f"⚠️ {exc}").send()
+        return
+    uploads_prefix = f"{SETTINGS.uploads_subdir}/"
+    rows = ["| document | type | size | chunks | added | status |", "|---|---|---:|---:|---|---|"]
+    actions = []
+    for doc in documents:
+        status = "ok" if doc.status == "ok" else f"skipped: {doc.reason}"
+        added = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.modified)) if doc.modified else ""
+        rows.append(f"| `{doc.source}` | {doc.kind} | {doc.size_bytes / 1024:.0f} KB | {doc.chunks} | {added} | {_cell(status)} |")
+        if doc.source.startswith(uploads_prefix):
+            actions.append(cl.Action(name="delete_document", payload={"source": doc.source},
+                                     label=f"Delete {doc.source.removeprefix(uploads_prefix)}", icon="trash-2"))
+    served = sum(d.chunks for d in documents)
+    head = f"**{len(documents)} documents, {served} chunks** in `{SETTINGS.corpus_dir}`."
+    if not actions:
+        head += " No uploads yet: attach PDF, DOCX, Markdown, text or HTML files with the paperclip."
+    await cl.Message(content=head + "\n\n" + "\n".join(rows), actions=actions).send()
+
+
+@cl.action_callback("delete_document")
+async def delete_document(action: cl.Action) -> None:
+    """Delete an upload after confirmation."""
+    source = str(action.payload.get("source", ""))
+    choice = await cl.AskActionMessage(
+        content=f"Delete `{source}` and its chunks from the corpus? This cannot be undone.",
+        actions=[
+            cl.Action(name="confirm", payload={"value": "delete"}, label="Delete"),
+            cl.Action(name="cancel", payload={"value": "keep"}, label="Keep"),
+        ],
+        timeout=300,
+    ).send()
+    if not choice or choice.get("payload", {}).get("value") != "delete":
+        await cl.Message(content=f"Kept `{source}`.").send()
+        return
+    try:
+        await services().retriever.remove_document(source, SETTINGS.uploads_dir)
+    except RagError as exc:
+        await cl.Message(content=f"⚠️ {exc}").send()
+        return
+    await action.remove()
+    await cl.Message(content=f"Deleted `{source}`; its chunks are gone from the index.").send()
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 class _AnswerView:
@@ -282,6 +389,10 @@ def _passage_text(ref: object) -> str:
     passage = ref.passage  # type: ignore[attr-defined]
     chunk = passage.chunk
     return f"**{chunk.location}** (chunk {chunk.index}, characters {chunk.start}–{chunk.end}, score {passage.score:.2f})\n\n{chunk.text}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _ms(ms: float) -> str:

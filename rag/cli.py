@@ -76,6 +76,54 @@ def corpus_list(as_json: bool, corpus_dir: Path | None) -> None:
     )
 
 
+@corpus.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def corpus_add(paths: tuple[Path, ...]) -> None:
+    """Copy documents into the corpus's uploads folder and index them; exit 1 if any is rejected."""
+    settings = _settings()
+    asyncio.run(_corpus_add(settings, paths))
+
+
+async def _corpus_add(settings: Settings, paths: tuple[Path, ...]) -> None:
+    from rag.runtime import upload_limits
+    from rag.uploads import remove_temporary_files
+
+    retriever = build_retriever(settings)
+    remove_temporary_files(settings.uploads_dir)
+    rejected = 0
+    for path in paths:
+        outcome = await retriever.add_upload(path.name, path.read_bytes(), settings.uploads_dir, upload_limits(settings))
+        if outcome.status == "added":
+            pages = f", {outcome.pages} pages" if outcome.pages else ""
+            click.echo(f"added {path} as {outcome.source} ({outcome.chunks} chunks{pages}; parsed in "
+                       f"{outcome.parse_ms:.0f} ms, indexed in {outcome.index_ms:.0f} ms)")
+        elif outcome.status == "duplicate":
+            click.echo(f"skipped {path}: {outcome.reason}")
+        else:
+            rejected += 1
+            click.echo(f"rejected {path}: {outcome.reason}", err=True)
+    if rejected:
+        sys.exit(1)
+
+
+@corpus.command("remove")
+@click.argument("name")
+def corpus_remove(name: str) -> None:
+    """Delete an uploaded document (a path as `rag corpus list` shows it, or its file name)."""
+    settings = _settings()
+    retriever = build_retriever(settings)
+    retriever.warm_up()
+    sources = [d.source for d in retriever.corpus.documents()]
+    matches = [s for s in sources if s == name] or [s for s in sources if s.rsplit("/", 1)[-1] == name]
+    if len(matches) != 1:
+        raise click.ClickException(f"no single document named {name!r}" + (f" (matches: {', '.join(matches)})" if matches else ""))
+    try:
+        asyncio.run(retriever.remove_document(matches[0], settings.uploads_dir))
+    except RagError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"removed {matches[0]}")
+
+
 def _document_json(doc: DocumentInfo) -> dict[str, object]:
     data = asdict(doc)
     data["path"] = data.pop("source")
@@ -350,6 +398,24 @@ def bench_retrieval(dataset: Path, engine: str | None, scale: int | None, split:
         raise click.ClickException(str(exc)) from exc
     report = run_retrieval_bench(data, settings.engine, settings.bm25_k1, settings.bm25_b, scale)
     click.echo(report_json(report) if as_json else report_text(report))
+
+
+@bench.command("ingest")
+@click.option("--sizes", default="1000,10000,50000", show_default=True, help="Background corpus sizes, in chunks.")
+@click.option("--pdf-pages", default=100, show_default=True, type=click.IntRange(1))
+@click.option("--markdown-bytes", default=1_000_000, show_default=True, type=click.IntRange(1000))
+@click.option("--engine", type=click.Choice(ENGINES), help="Override RAG_ENGINE.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per size.")
+def bench_ingest(sizes: str, pdf_pages: int, markdown_bytes: int, engine: str | None, as_json: bool) -> None:
+    """Upload-to-searchable time for a PDF and a Markdown file, as the corpus grows."""
+    from rag.bench.ingest import report_json, report_text, run_ingest_bench
+
+    try:
+        counts = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError as exc:
+        raise click.BadParameter("comma-separated chunk counts, e.g. 1000,10000", param_hint="--sizes") from exc
+    rows = run_ingest_bench(counts, pdf_pages, markdown_bytes, _settings(engine=engine).engine)
+    click.echo(report_json(rows) if as_json else report_text(rows))
 
 
 @bench.command("overhead")

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(25.0, gt=0, description="Documents larger than this are skipped.")
     max_uncompressed_mb: float = Field(200.0, gt=0, description="DOCX whose unzipped size exceeds this are refused.")
     max_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused.")
+    max_upload_files: int = Field(10, ge=1, le=100, description="Files accepted in one chat message.")
+    max_corpus_mb: float = Field(500.0, gt=0, description="Uploads that would grow the corpus past this are refused.")
 
     # --- retrieval --------------------------------------------------------------------------------
     engine: Engine = Field("rank-bm25", description="BM25 engine: rank-bm25 (default) or bm25s (large corpora).")

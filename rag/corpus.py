@@ -102,6 +102,38 @@ class Corpus:
         """Chunks keyed by (source, content hash): a stable key for caching analysed terms."""
         return {(k, e.info.content_hash): e.chunks for k, e in sorted(self._entries.items()) if e.chunks}
 
+    def parse_upload(self, source: str, data: bytes) -> tuple[DocumentInfo, tuple[Chunk, ...]]:
+        """Parse and chunk bytes destined for `source`; raises UnsupportedDocument. Writes nothing."""
+        kind = kind_of(source) or "unknown"
+        parsed = parse_bytes(data, source, self._limits)
+        chunks = chunk_document(parsed, source, self._tokenizer, self._chunk_tokens, self._chunk_overlap)
+        if not chunks:
+            raise UnsupportedDocument("no text to index")
+        digest = hashlib.sha256(data).hexdigest()
+        info = DocumentInfo(source, kind, len(data), len(chunks), "ok", None, parsed.pages, 0.0, digest)
+        return info, tuple(chunks)
+
+    def adopt(self, path: Path, info: DocumentInfo, chunks: tuple[Chunk, ...]) -> None:
+        """Register a file just written from already-parsed content, so the next scan does not re-parse it.
+
+        Must run where scans run (under the retriever's lock).
+        """
+        stat = path.stat()
+        entry = _Entry(replace(info, modified=stat.st_mtime), chunks, stat.st_mtime_ns, stat.st_size)
+        self._entries = {**self._entries, info.source: entry}
+
+    def forget(self, source: str) -> None:
+        """Drop a document whose file was just deleted (under the retriever's lock)."""
+        self._entries = {k: v for k, v in self._entries.items() if k != source}
+
+    def find_by_hash(self, digest: str) -> str | None:
+        """The source of a served document with this content hash, if any."""
+        return next((k for k, e in self._entries.items() if e.info.content_hash == digest and e.chunks), None)
+
+    def total_bytes(self) -> int:
+        """Size of every file seen."""
+        return sum(e.size for e in self._entries.values())
+
     def _walk(self) -> list[Path]:
         paths = []
         for directory, dirnames, filenames in os.walk(self.root):

@@ -45,6 +45,7 @@ class DraftSignals:
     cites_source: bool
     mean_logprob: float | None = None  # None: the server gave no logprobs
     sources: int = 1  # how many sources the prompt held (0: nothing was retrieved)
+    chosen_sources: bool = False  # the user picked the documents (attached them): retrieval is not judged
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def decide(signals: DraftSignals, policy: Policy) -> Decision:
         reasons.append("draft says the sources are insufficient")
     if not signals.cites_source and signals.sources > 0:
         reasons.append("draft cites no source")
-    reasons.extend(retrieval_weakness(signals.retrieval, policy))
+    if not signals.chosen_sources:
+        reasons.extend(retrieval_weakness(signals.retrieval, policy))
     if signals.mean_logprob is not None and signals.mean_logprob < policy.min_mean_logprob:
         reasons.append(f"low confidence (mean token logprob {signals.mean_logprob:.2f}, threshold {policy.min_mean_logprob:.2f})")
     return Decision(bool(reasons), tuple(reasons))

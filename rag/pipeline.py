@@ -47,8 +47,8 @@ Clock = Callable[[], float]
 class Searcher(Protocol):
     """What the pipeline needs of retrieval."""
 
-    async def search(self, query: str, k: int) -> SearchResult:
-        """The k best passages for the query."""
+    async def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
+        """The k best passages for the query, optionally only from `sources`."""
         ...
 
 
@@ -127,16 +127,23 @@ class Pipeline:
         self._clock = clock
 
     async def run(
-        self, question: str, history: Sequence[Turn] = (), options: AnswerOptions | None = None
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        options: AnswerOptions | None = None,
+        focus: frozenset[str] | None = None,
     ) -> AsyncIterator[PipelineEvent]:
-        """Answer `question`; yields progress events and ends with exactly one `Answer`."""
+        """Answer `question`; yields progress events and ends with exactly one `Answer`.
+
+        `focus` restricts retrieval to those documents (files attached to this message).
+        """
         opts = options or AnswerOptions()
         started = self._clock()
         timings: dict[str, float] = {}
 
         query = retrieval_query(question, history)
         t = self._clock()
-        result = await self._searcher.search(query, opts.top_k)
+        result = await self._searcher.search(query, opts.top_k, focus) if focus else await self._searcher.search(query, opts.top_k)
         timings["retrieve"] = self._ms(t)
         yield Retrieved(result, query, timings["retrieve"])
 
@@ -161,7 +168,7 @@ class Pipeline:
         # 1. In auto mode, hopeless retrieval skips the draft and goes straight to the large model.
         skip_draft = False
         reasons: tuple[str, ...] = ()
-        if opts.mode == "auto" and small is not None and large is not None:
+        if opts.mode == "auto" and small is not None and large is not None and not focus:
             t = self._clock()
             early = decide_before_draft(result.signals, opts.policy)
             if early.escalate:
@@ -182,7 +189,7 @@ class Pipeline:
         use_large = opts.mode == "large" or skip_draft
         if draft is not None and draft.generation is not None:
             t = self._clock()
-            verdict = decide(self._signals(draft.generation, prompt, result), opts.policy)
+            verdict = decide(replace(self._signals(draft.generation, prompt, result), chosen_sources=bool(focus)), opts.policy)
             timings["escalate"] = self._ms(t)
             applied = opts.mode == "auto" and large is not None
             if verdict.escalate or opts.mode == "auto":

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 from rag.analysis import Analyzer
 from rag.corpus import Corpus, ScanReport
 from rag.engines import BM25Engine, build_engine
+from rag.errors import CorpusError, UnsupportedDocument
+from rag.uploads import UploadLimits, UploadOutcome, content_hash, display_name, stored_name, write_atomically
 from rag.types import Chunk, DocumentInfo, Passage, SearchResult, SupportSignals
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,8 @@ class IndexSnapshot:
     term_sets: tuple[frozenset[str], ...]
     engine: BM25Engine
     generation: int = 0
+    k1: float = 1.2
+    b: float = 0.75
 
 
 def index_text(chunk: Chunk) -> str:
@@ -54,15 +60,42 @@ def build_index(
         term_sets=tuple(frozenset(t) for t in terms),
         engine=build_engine(engine, terms, k1, b),
         generation=generation,
+        k1=k1,
+        b=b,
     )
 
 
-def search_index(snapshot: IndexSnapshot, analyzer: Analyzer, query: str, k: int) -> SearchResult:
-    """The k best passages for `query` and the support signals. CPU-bound and pure."""
+def search_index(
+    snapshot: IndexSnapshot, analyzer: Analyzer, query: str, k: int, sources: frozenset[str] | None = None
+) -> SearchResult:
+    """The k best passages for `query` and the support signals. CPU-bound and pure.
+
+    With `sources`, only those documents are searched (the user pointed at them, e.g. by attaching them);
+    if the query matches fewer than k of their chunks, the rest are filled in reading order, so "summarize
+    the file I attached" still gets the file's opening passages.
+    """
+    if sources is not None:
+        return _search_within(snapshot, analyzer, query, k, sources)
     query_terms = analyzer.query_terms(query)
     hits = snapshot.engine.top(query_terms, k) if query_terms else []
     passages = tuple(Passage(snapshot.chunks[i], score, rank) for rank, (i, score) in enumerate(hits, start=1))
     return SearchResult(query, passages, support_signals(query_terms, hits, snapshot), tuple(query_terms))
+
+
+def _search_within(
+    snapshot: IndexSnapshot, analyzer: Analyzer, query: str, k: int, sources: frozenset[str]
+) -> SearchResult:
+    chosen = [c for c in snapshot.chunks if c.source in sources]
+    sub = build_index(chosen, analyzer, snapshot.engine.name, snapshot.k1, snapshot.b)
+    result = search_index(sub, analyzer, query, k)
+    passages = list(result.passages)
+    seen = {(p.chunk.source, p.chunk.index) for p in passages}
+    for chunk in chosen:
+        if len(passages) >= k:
+            break
+        if (chunk.source, chunk.index) not in seen:
+            passages.append(Passage(chunk, 0.0, len(passages) + 1))
+    return SearchResult(query, tuple(passages), result.signals, result.analysed_terms)
 
 
 def support_signals(
@@ -135,17 +168,67 @@ class Retriever:
                     )
             return report
 
-    async def search(self, query: str, k: int) -> SearchResult:
-        """Refresh, then search the current snapshot off the event loop."""
+    async def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
+        """Refresh, then search the current snapshot (or only `sources`) off the event loop."""
         await self.refresh()
         snapshot = self._snapshot
         assert snapshot is not None
-        return await asyncio.to_thread(search_index, snapshot, self.analyzer, query, k)
+        return await asyncio.to_thread(search_index, snapshot, self.analyzer, query, k, sources)
 
     async def documents(self) -> list[DocumentInfo]:
         """The corpus listing after a refresh."""
         await self.refresh()
         return self.corpus.documents()
+
+    async def add_upload(self, name: str, data: bytes, uploads_dir: Path, limits: UploadLimits) -> UploadOutcome:
+        """Validate, store and index one file; return once it is searchable (or why it was refused)."""
+        async with self._lock:
+            return await asyncio.to_thread(self._add_upload, name, data, uploads_dir, limits)
+
+    def _add_upload(self, name: str, data: bytes, uploads_dir: Path, limits: UploadLimits) -> UploadOutcome:
+        shown = display_name(name)
+        if len(data) > limits.max_file_bytes:
+            return UploadOutcome(shown, "rejected", reason=f"file is {len(data) / 2**20:.1f} MB, over the limit of "
+                                 f"{limits.max_file_bytes / 2**20:.0f} MB (RAG_MAX_FILE_MB)", size_bytes=len(data))
+        self.corpus.scan()  # current state, so duplicates and the size budget are judged correctly
+        digest = content_hash(data)
+        existing = self.corpus.find_by_hash(digest)
+        if existing is not None:
+            return UploadOutcome(shown, "duplicate", source=existing, reason=f"already in the corpus as {existing}",
+                                 size_bytes=len(data))
+        if self.corpus.total_bytes() + len(data) > limits.max_corpus_bytes:
+            return UploadOutcome(shown, "rejected", reason=f"the corpus would exceed {limits.max_corpus_bytes / 2**20:.0f} MB "
+                                 "(RAG_MAX_CORPUS_MB)", size_bytes=len(data))
+        started = time.perf_counter()
+        try:
+            target_name = stored_name(name, digest)
+            source = (uploads_dir / target_name).relative_to(self.corpus.root).as_posix()
+            info, chunks = self.corpus.parse_upload(source, data)
+        except UnsupportedDocument as exc:
+            return UploadOutcome(shown, "rejected", reason=exc.reason, size_bytes=len(data))
+        parse_ms = (time.perf_counter() - started) * 1000
+        path = write_atomically(uploads_dir, target_name, data)
+        self.corpus.adopt(path, info, chunks)
+        started = time.perf_counter()
+        self._snapshot = self._rebuild()
+        index_ms = (time.perf_counter() - started) * 1000
+        return UploadOutcome(shown, "added", source, None, info.pages, len(chunks), len(data), parse_ms, index_ms)
+
+    async def remove_document(self, source: str, uploads_dir: Path) -> None:
+        """Delete an uploaded document's file and its chunks; only files under `uploads_dir` may go."""
+        async with self._lock:
+            await asyncio.to_thread(self._remove_document, source, uploads_dir)
+
+    def _remove_document(self, source: str, uploads_dir: Path) -> None:
+        path = (self.corpus.root / source).resolve()
+        allowed = uploads_dir.resolve()
+        if allowed not in path.parents or source.startswith("/") or ".." in PurePosixPath(source).parts:
+            raise CorpusError(f"{source} is not an uploaded document; only uploads can be deleted here")
+        if not path.is_file():
+            raise CorpusError(f"{source} does not exist")
+        path.unlink()
+        self.corpus.forget(source)
+        self._snapshot = self._rebuild()
 
     def _rebuild(self) -> IndexSnapshot:
         """A new snapshot; documents whose content did not change reuse their analysed terms."""

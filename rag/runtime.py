@@ -12,6 +12,7 @@ from rag.discovery import ModelDirectory
 from rag.pipeline import AnswerOptions, DirectoryModels, Pipeline
 from rag.retrieval import Retriever
 from rag.tokens import get_tokenizer
+from rag.uploads import UploadLimits
 
 
 def parse_limits(settings: Settings) -> ParseLimits:
@@ -20,6 +21,15 @@ def parse_limits(settings: Settings) -> ParseLimits:
         max_bytes=int(settings.max_file_mb * MB),
         max_uncompressed_bytes=int(settings.max_uncompressed_mb * MB),
         max_pages=settings.max_pages,
+    )
+
+
+def upload_limits(settings: Settings) -> UploadLimits:
+    """The upload limits the settings ask for."""
+    return UploadLimits(
+        max_file_bytes=int(settings.max_file_mb * MB),
+        max_files=settings.max_upload_files,
+        max_corpus_bytes=int(settings.max_corpus_mb * MB),
     )
 
 

@@ -150,3 +150,100 @@ async def test_server_dying_mid_answer_is_reported_and_the_app_keeps_answering(
     server.replies["phi-4-mini"] = Reply()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     assert _final_content(context).startswith("Ollama listens on port 11434")
+
+
+def _corpus_copy(tmp_path, app_module: ModuleType, server: FakeOpenAIServer, **extra: object):  # type: ignore[no-untyped-def]
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(REPO / "docs_corpus", corpus)
+    settings = Settings(corpus_dir=corpus, base_url=server.url, _env_file=None, **extra)
+    app_module.SETTINGS = settings
+    app_module._services = build_services(settings)
+    return corpus
+
+
+@pytest.fixture
+def restore_settings(app_module: ModuleType) -> Iterator[None]:
+    original = app_module.SETTINGS
+    yield
+    app_module.SETTINGS = original
+
+
+def _element(path, name: str) -> Mock:  # type: ignore[no-untyped-def]
+    element = Mock()
+    element.name, element.path = name, str(path)
+    return element
+
+
+async def test_attached_file_is_indexed_before_the_answer_and_the_answer_draws_on_it(
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path, restore_settings: None  # type: ignore[no-untyped-def]
+) -> None:
+    import chainlit as cl
+
+    corpus = _corpus_copy(tmp_path, app_module, server)
+    upload = tmp_path / "minutes.md"
+    upload.write_text("# Board minutes\n\nThe board approved the 2027 budget of 4.2 million.")
+    await app_module.answer(cl.Message(content="Summarize the file I attached", elements=[_element(upload, "minutes.md")]))
+    names = _sent_step_names(context)
+    assert any(n.startswith("upload · minutes.md · 1 chunk · parse ") for n in names)
+    stored = list((corpus / "uploads").iterdir())
+    assert len(stored) == 1
+    prompt = server.requests[-1]["messages"][-1]["content"]
+    assert "approved the 2027 budget" in prompt and f'document="uploads/{stored[0].name}"' in prompt
+    assert "docs_corpus" not in prompt and 'document="servers/' not in prompt  # focused on the attachment
+
+
+async def test_rejected_and_too_many_files_are_explained(
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path, restore_settings: None  # type: ignore[no-untyped-def]
+) -> None:
+    import chainlit as cl
+
+    corpus = _corpus_copy(tmp_path, app_module, server, max_upload_files=2)
+    bad = tmp_path / "image.md"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(3000))
+    await app_module.answer(cl.Message(content="", elements=[_element(bad, "image.md")]))
+    contents = [c.args[0]["output"] for c in context.update_step.call_args_list]
+    assert any("**image.md** was not added: binary data, not text" in c for c in contents)
+    many = [_element(bad, f"f{i}.md") for i in range(3)]
+    await app_module.answer(cl.Message(content="", elements=many))
+    sent = [c.args[0]["output"] for c in context.send_step.call_args_list]
+    assert any("Too many files at once: 3 (limit 2, RAG_MAX_UPLOAD_FILES)" in c for c in sent)
+    assert not (corpus / "uploads").exists() or list((corpus / "uploads").iterdir()) == []
+
+
+async def test_docs_lists_documents_and_deletes_an_upload_after_confirmation(
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path, restore_settings: None  # type: ignore[no-untyped-def]
+) -> None:
+    import chainlit as cl
+
+    corpus = _corpus_copy(tmp_path, app_module, server)
+    upload = tmp_path / "kiwi.md"
+    upload.write_text("# Kiwi\n\nKiwis are flightless birds.")
+    await app_module.answer(cl.Message(content="", elements=[_element(upload, "kiwi.md")]))
+    (stored,) = list((corpus / "uploads").iterdir())
+    source = f"uploads/{stored.name}"
+
+    await app_module.answer(cl.Message(content="/docs"))
+    listing = context.send_step.call_args_list[-1].args[0]["output"]
+    assert "| `how-this-app-works.md` | markdown |" in listing and f"| `{source}` |" in listing
+
+    context.send_ask_user.return_value = {"name": "cancel", "payload": {"value": "keep"}, "label": "Keep"}
+    await app_module.delete_document(cl.Action(name="delete_document", payload={"source": source}))
+    assert stored.exists()
+
+    context.send_ask_user.return_value = {"name": "confirm", "payload": {"value": "delete"}, "label": "Delete"}
+    await app_module.delete_document(cl.Action(name="delete_document", payload={"source": source}))
+    assert not stored.exists()
+    result = await app_module._services.retriever.search("flightless kiwis", 3)
+    assert all(p.chunk.source != source for p in result.passages)
+
+    await app_module.delete_document(cl.Action(name="delete_document", payload={"source": "how-this-app-works.md"}))
+    assert (corpus / "how-this-app-works.md").exists()  # bundled documents cannot be deleted from the chat
+
+
+def test_html_in_documents_cannot_reach_the_page() -> None:
+    import tomllib
+
+    config = tomllib.loads((REPO / ".chainlit" / "config.toml").read_text())
+    assert config["features"]["unsafe_allow_html"] is False

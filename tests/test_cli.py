@@ -93,3 +93,25 @@ def test_bench_retrieval_rejects_a_folder_that_is_not_beir(tmp_path: Path, corpu
     monkeypatch.setenv("RAG_CORPUS_DIR", str(corpus_dir))
     result = CliRunner().invoke(cli, ["bench", "retrieval", "--dataset", str(tmp_path)])
     assert result.exit_code != 0 and "is not a BEIR data set" in result.output
+
+
+def test_corpus_add_and_remove(populated: Path, tmp_path: Path) -> None:
+    good = tmp_path / "Zebra Notes.md"
+    good.write_text("# Zebras\n\nZebras have stripes.")
+    bad = tmp_path / "empty.txt"
+    bad.write_bytes(b"")
+    result = CliRunner().invoke(cli, ["corpus", "add", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert "added" in result.stdout and "as uploads/Zebra-Notes-" in result.stdout
+    assert f"rejected {bad}: empty file" in result.stderr
+    (stored,) = list((populated / "uploads").iterdir())
+
+    again = CliRunner().invoke(cli, ["corpus", "add", str(good)])
+    assert again.exit_code == 0 and "already in the corpus" in again.stdout
+
+    refused = CliRunner().invoke(cli, ["corpus", "remove", "ports.md"])
+    assert refused.exit_code != 0 and "only uploads can be deleted" in refused.output
+    removed = CliRunner().invoke(cli, ["corpus", "remove", stored.name])
+    assert removed.exit_code == 0 and not stored.exists()
+    missing = CliRunner().invoke(cli, ["corpus", "remove", "nothing.md"])
+    assert missing.exit_code != 0 and "no single document named 'nothing.md'" in missing.output

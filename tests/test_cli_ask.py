@@ -100,3 +100,12 @@ def test_bench_overhead_json(monkeypatch: pytest.MonkeyPatch) -> None:
     report = json.loads(result.output)
     assert report["tokens_received_bare"] == report["tokens_received_pipeline"] == 5
     assert report["pipeline_ttft_p50_ms"] >= 20 and report["bare_ttft_p50_ms"] >= 20
+
+
+def test_bench_ingest_json(corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_CORPUS_DIR", str(corpus_dir))
+    result = CliRunner().invoke(cli, ["bench", "ingest", "--sizes", "50", "--pdf-pages", "3", "--markdown-bytes", "20000", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert row["background_chunks"] == 50 and row["pdf_pages"] == 3 and row["pdf_chunks"] >= 3
+    assert row["markdown_chunks"] > 1 and row["pdf_total_ms"] >= row["pdf_parse_ms"]
