@@ -14,16 +14,20 @@ import time
 from pathlib import Path
 
 import chainlit as cl
+from chainlit.input_widget import Select, Slider
 
 from rag.batching import TokenBatcher
 from rag.config import Settings, load_settings
 from rag.discovery import HOW_TO_CONNECT, Resolution
 from rag.errors import ConfigError, RagError
+from rag.pipeline import AnswerOptions
 from rag.prompt import Turn
+from rag.session import MODES, SessionStats, apply_chat_settings
 from rag.uploads import display_name, remove_temporary_files
 from rag.runtime import Services, build_services, upload_limits
 from rag.types import (
     Answer,
+    Comparison,
     EscalationDecided,
     Generation,
     ModelFailed,
@@ -31,6 +35,7 @@ from rag.types import (
     ModelStarted,
     ReasoningDelta,
     Retrieved,
+    SourceRef,
     StageFinished,
     TokenDelta,
 )
@@ -89,7 +94,11 @@ async def starters(user: object = None, language: object = None) -> list[cl.Star
 async def start() -> None:
     """Per-session state, and a notice saying which models answer (or how to connect one)."""
     cl.user_session.set("history", [])
+    cl.user_session.set("stats", SessionStats())
     svc = services()
+    cl.user_session.set("options", svc.options)
+    cl.user_session.set("compare", False)
+    await cl.ChatSettings(_settings_widgets(svc.options)).send()
     try:
         documents = await svc.retriever.documents()
         resolution = await svc.directory.resolve()
@@ -100,6 +109,60 @@ async def start() -> None:
     skipped = len(documents) - served
     corpus = f"{served} documents in `{SETTINGS.corpus_dir}`" + (f" ({skipped} skipped: `rag corpus list` says why)" if skipped else "")
     await cl.Message(content=f"{_models_notice(resolution)}\n\nAnswering from {corpus}.", author="system").send()
+
+
+def _settings_widgets(options: AnswerOptions) -> list[object]:
+    policy = options.policy
+    return [
+        Select(id="mode", label="Mode", items={label: value for value, label in MODES.items()}, initial_value=options.mode,
+               description="Which model answers; Side by side runs both on the same sources."),
+        Slider(id="temperature", label="Temperature", initial=options.temperature, min=0, max=2, step=0.1),
+        Slider(id="top_k", label="Passages per answer (top-k)", initial=options.top_k, min=1, max=20, step=1),
+        Slider(id="small_max_tokens", label="phi-4-mini max tokens", initial=options.small_max_tokens, min=64, max=4096, step=64),
+        Slider(id="large_max_tokens", label="gpt-oss-20b max tokens (it reasons first: leave room)",
+               initial=options.large_max_tokens, min=256, max=8192, step=256),
+        Slider(id="min_answer_tokens", label="Escalate drafts shorter than (tokens)", initial=policy.min_answer_tokens,
+               min=0, max=100, step=1),
+        Slider(id="min_coverage", label="Escalate when retrieval coverage is below", initial=policy.min_coverage,
+               min=0, max=1, step=0.05),
+        Slider(id="skip_draft_coverage", label="Skip the draft when coverage is below", initial=policy.skip_draft_coverage,
+               min=0, max=1, step=0.05),
+    ]
+
+
+@cl.on_settings_update
+async def settings_changed(values: dict[str, object]) -> None:
+    """Apply to this session's next answers only."""
+    options, compare = apply_chat_settings(services().options, values)
+    cl.user_session.set("options", options)
+    cl.user_session.set("compare", compare)
+
+
+def _session_options() -> tuple[AnswerOptions, bool]:
+    options = cl.user_session.get("options") or services().options
+    return options, bool(cl.user_session.get("compare"))
+
+
+def _session_stats() -> SessionStats:
+    stats = cl.user_session.get("stats")
+    if stats is None:
+        stats = SessionStats()
+        cl.user_session.set("stats", stats)
+    return stats
+
+
+async def update_chart(repost: bool = False) -> None:
+    """Create the session's latency chart after its first answer; afterwards update it in place."""
+    props = _session_stats().chart_props()
+    chart = cl.user_session.get("chart")
+    if chart is None or repost:
+        chart = cl.CustomElement(name="LatencyChart", props=props, display="inline")
+        cl.user_session.set("chart", chart)
+        await cl.Message(content="**Latency this session**, updated after each answer (`/stats` for the numbers).",
+                         elements=[chart], author="stats").send()
+        return
+    chart.props = props
+    await chart.update()
 
 
 def _models_notice(resolution: Resolution) -> str:
@@ -124,6 +187,12 @@ async def answer(message: cl.Message) -> None:
     if text == "/docs":
         await show_documents()
         return
+    if text == "/stats":
+        await cl.Message(content=_session_stats().render_markdown(), author="stats").send()
+        return
+    if text == "/chart":
+        await update_chart(repost=True)
+        return
     focus: frozenset[str] | None = None
     files = [e for e in (message.elements or []) if getattr(e, "path", None)]
     if files:
@@ -131,15 +200,22 @@ async def answer(message: cl.Message) -> None:
         if not text:
             return
     history: list[Turn] = cl.user_session.get("history") or []
+    options, compare = _session_options()
     reply = cl.Message(content="")
     await reply.send()
-    view = _AnswerView(reply)
+    view: _AnswerView = _CompareView(reply) if compare else _AnswerView(reply)
+    run = services().pipeline.compare if compare else services().pipeline.run
     try:
-        async for event in services().pipeline.run(message.content, history, services().options, focus or None):
+        async for event in run(message.content, history, options, focus or None):
             await view.on(event)
             if isinstance(event, Answer):
                 history.append(Turn(message.content, event.text))
                 cl.user_session.set("history", history[-20:])
+                _session_stats().record_answer(event)
+                await update_chart()
+            elif isinstance(event, Comparison):
+                _session_stats().record_comparison(event)
+                await update_chart()
     except asyncio.CancelledError:
         await view.stopped()
         raise
@@ -335,11 +411,6 @@ class _AnswerView:
         lines = [result.text]
         if result.note:
             lines.append(f"\n> ℹ️ {result.note}")
-        if result.sources:
-            lines.append("\n**Sources**")
-            for ref in result.sources:
-                marker = " ✓" if ref.number in result.cited else ""
-                lines.append(f"- Source {ref.number}: `{ref.passage.chunk.location}`{marker}")
         footer = f"{result.model}"
         if result.model != "extractive":
             usage = f"{result.prompt_tokens} + {result.completion_tokens} tokens" + (" (estimated)" if result.usage_estimated else "")
@@ -349,9 +420,7 @@ class _AnswerView:
         footer += f" · {_ms(result.timings_ms.get('total', 0.0))} total"
         lines.append(f"\n*{footer}*")
         self.message.content = "\n".join(lines)
-        self.message.elements = [
-            cl.Text(name=f"Source {ref.number}", content=_passage_text(ref), display="side") for ref in result.sources
-        ]
+        self.message.elements = [_sources_element(result.sources, result.cited)] if result.sources else []
         await self.message.update()
 
     async def stopped(self) -> None:
@@ -362,6 +431,94 @@ class _AnswerView:
     async def failed(self, text: str) -> None:
         await self.batcher.close()
         self.message.content = f"⚠️ {text}"
+        await self.message.update()
+
+
+class _CompareView(_AnswerView):
+    """Renders a side-by-side comparison: one custom element with two columns, updated a few times a second."""
+
+    def __init__(self, message: cl.Message) -> None:
+        super().__init__(message)
+        self.columns: dict[str, dict[str, object]] = {}
+        self.element = cl.CustomElement(name="Compare", props={"columns": [], "sources": 0}, display="inline")
+        # Each element update writes a file and re-renders the element: 4 per second is smooth enough.
+        self.batcher = TokenBatcher(self._refresh, interval=0.25)
+        self.shown = False
+
+    async def _refresh(self, _: str = "") -> None:
+        self.element.props = {**self.element.props, "columns": list(self.columns.values())}
+        if not self.shown:
+            self.shown = True
+            self.message.content = "**Side by side**: phi-4-mini and gpt-oss-20b on the same question and sources."
+            self.message.elements = [self.element]
+            await self.message.update()
+        else:
+            await self.element.update()
+
+    async def on(self, event: object) -> None:
+        if isinstance(event, Retrieved):
+            self.element.props["sources"] = len(event.result.passages)
+        if isinstance(event, ModelStarted):
+            self.columns[event.role] = {"alias": event.alias, "model_id": event.model_id, "status": "waiting",
+                                        "text": "", "reasoning": ""}
+            self.model_steps[event.role] = await self.step(f"{event.alias} · waiting for first token",
+                                                           f"`{event.model_id}` at {event.endpoint}", type="llm")
+            await self._refresh()
+        elif isinstance(event, (TokenDelta, ReasoningDelta)):
+            column = self.columns.get(event.role)
+            if column is not None:
+                key = "text" if isinstance(event, TokenDelta) else "reasoning"
+                column[key] = str(column[key]) + event.text
+                column["status"] = "streaming"
+                self.batcher.add(event.text)
+        elif isinstance(event, ModelFinished):
+            await self._model_finished(event.role, event.generation, event.cost_usd)
+            column = self.columns.get(event.role)
+            if column is not None:  # the faster model's numbers show while the other still streams
+                g = event.generation
+                column.update(status="done", text=g.text, reasoning=g.reasoning, ttft_ms=g.first_token_ms,
+                              total_ms=g.last_token_ms, tokens=g.completion_tokens, tok_s=g.tokens_per_s,
+                              cost=event.cost_usd, estimated=g.usage_estimated)
+                await self._refresh()
+        elif isinstance(event, ModelFailed):
+            column = self.columns.get(event.role)
+            if column is not None:
+                column.update(status="error", error=event.message)
+            step = self.model_steps.get(event.role)
+            if step is not None:
+                step.name = f"{event.alias} · failed"
+                step.output = event.message
+                await step.update()
+        elif isinstance(event, Comparison):
+            await self._comparison(event)
+        elif not isinstance(event, ModelStarted):
+            await super().on(event)
+
+    async def _comparison(self, result: Comparison) -> None:
+        await self.batcher.close()
+        columns = []
+        for column in result.columns:
+            g = column.generation
+            columns.append({
+                "alias": column.alias, "model_id": column.model_id, "status": "error" if column.error else "done",
+                "text": column.text, "reasoning": column.reasoning, "error": column.error,
+                "ttft_ms": g.first_token_ms if g else None, "total_ms": g.last_token_ms if g else None,
+                "tokens": g.completion_tokens if g else None, "tok_s": g.tokens_per_s if g else None,
+                "cost": column.cost_usd if g else None, "estimated": bool(g and g.usage_estimated), "cited": list(column.cited),
+            })
+        self.columns = {str(i): c for i, c in enumerate(columns)}
+        self.element.props = {"columns": columns, "sources": len(result.sources)}
+        lines = ["**Side by side**: " + " vs ".join(f"{c.alias}" for c in result.columns) + ", same question and sources."]
+        total_cost = sum(c.cost_usd for c in result.columns)
+        lines.append(f"\n*compare mode · both models · ${total_cost:.6f} (hypothetical) · {_ms(result.timings_ms.get('total', 0.0))} total*")
+        self.message.content = "\n".join(lines)
+        cited = tuple(sorted({n for c in result.columns for n in c.cited}))
+        self.message.elements = [self.element] + ([_sources_element(result.sources, cited)] if result.sources else [])
+        await self.message.update()
+
+    async def stopped(self) -> None:
+        await self.batcher.close()
+        self.message.content = (self.message.content or "") + "\n\n*(stopped)*"
         await self.message.update()
 
 
@@ -385,10 +542,14 @@ def _retrieval_summary(event: Retrieved) -> str:
     return "\n".join(lines)
 
 
-def _passage_text(ref: object) -> str:
-    passage = ref.passage  # type: ignore[attr-defined]
-    chunk = passage.chunk
-    return f"**{chunk.location}** (chunk {chunk.index}, characters {chunk.start}–{chunk.end}, score {passage.score:.2f})\n\n{chunk.text}"
+def _sources_element(sources: tuple[SourceRef, ...], cited: tuple[int, ...]) -> cl.CustomElement:
+    """The sources under an answer, each expandable to its passage (rendered as plain text)."""
+    return cl.CustomElement(name="Sources", display="inline", props={"sources": [
+        {"number": ref.number, "location": ref.passage.chunk.location, "chunk": ref.passage.chunk.index,
+         "span": [ref.passage.chunk.start, ref.passage.chunk.end], "score": round(ref.passage.score, 2),
+         "cited": ref.number in cited, "text": ref.passage.chunk.text}
+        for ref in sources
+    ]})
 
 
 def _count(n: int, noun: str) -> str:

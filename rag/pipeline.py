@@ -9,6 +9,7 @@ every model fails or none is reachable, the answer is an extract of the retrieve
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,8 @@ from rag.prompt import Prompt, Turn, build_prompt, retrieval_query
 from rag.tokens import Tokenizer
 from rag.types import (
     Answer,
+    Column,
+    Comparison,
     EscalationDecided,
     Generation,
     ModelFailed,
@@ -107,6 +110,7 @@ class _Outcome:
     generation: Generation | None = None
     error: ModelError | None = None
     cost: float = 0.0
+    finished: ModelFinished | None = None
 
 
 class Pipeline:
@@ -141,11 +145,9 @@ class Pipeline:
         started = self._clock()
         timings: dict[str, float] = {}
 
-        query = retrieval_query(question, history)
-        t = self._clock()
-        result = await self._searcher.search(query, opts.top_k, focus) if focus else await self._searcher.search(query, opts.top_k)
-        timings["retrieve"] = self._ms(t)
-        yield Retrieved(result, query, timings["retrieve"])
+        retrieved = await self._retrieve(question, history, opts, focus, timings)
+        yield retrieved
+        result = retrieved.result
 
         small = await self._models.get("small") if opts.mode in ("auto", "small") else None
         large = await self._models.get("large") if opts.mode in ("auto", "large") else None
@@ -156,14 +158,8 @@ class Pipeline:
                 yield event
             return
 
-        t = self._clock()
-        prompt = build_prompt(question, result.passages, history, self._tokenizer, opts.context_tokens, opts.history_turns)
-        timings["build_prompt"] = self._ms(t)
-        yield StageFinished(
-            "build prompt",
-            timings["build_prompt"],
-            f"{len(prompt.sources)} sources, {prompt.history_turns} earlier turns, {prompt.tokens} tokens",
-        )
+        prompt, built = self._prompt(question, result, history, opts, timings)
+        yield built
 
         # 1. In auto mode, hopeless retrieval skips the draft and goes straight to the large model.
         skip_draft = False
@@ -239,6 +235,7 @@ class Pipeline:
         generation = final.generation
         used = [o for o in (draft, final) if o is not None and o.generation is not None]
         used = list({id(o): o for o in used}.values())
+        runs = [o.finished for o in used if o.finished is not None]
         timings["total"] = self._ms(started)
         yield Answer(
             text=generation.text,
@@ -258,7 +255,92 @@ class Pipeline:
             draft=draft.generation.text if draft is not None and draft is not final and draft.generation else None,
             reasoning=generation.reasoning,
             note=" ".join(notes) or None,
+            runs=tuple(runs),
         )
+
+    async def compare(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        options: AnswerOptions | None = None,
+        focus: frozenset[str] | None = None,
+    ) -> AsyncIterator[PipelineEvent]:
+        """Both models answer the same question from the same sources, concurrently; ends with `Comparison`.
+
+        Events of the two streams are interleaved as they arrive (roles 'left' = small, 'right' = large).
+        One model failing or missing fills its column with the error; the other still completes.
+        """
+        opts = options or AnswerOptions()
+        started = self._clock()
+        timings: dict[str, float] = {}
+        retrieved = await self._retrieve(question, history, opts, focus, timings)
+        yield retrieved
+        prompt, built = self._prompt(question, retrieved.result, history, opts, timings)
+        yield built
+
+        plan: list[tuple[Role, Kind, int]] = [("left", "small", opts.small_max_tokens), ("right", "large", opts.large_max_tokens)]
+        models = {role: await self._models.get(kind) for role, kind, _ in plan}
+        outcomes = {role: _Outcome() for role, _, _ in plan}
+        queue: asyncio.Queue[PipelineEvent | None] = asyncio.Queue()
+
+        async def pump(role: Role, kind: Kind, max_tokens: int) -> None:
+            model = models[role]
+            try:
+                if model is not None:
+                    async for event in self._generate(role, kind, model, prompt, max_tokens, opts, outcomes[role], timings):
+                        await queue.put(event)
+            finally:
+                await queue.put(None)
+
+        tasks = [asyncio.create_task(pump(role, kind, n)) for role, kind, n in plan]
+        try:
+            pending = len(tasks)
+            while pending:
+                event = await queue.get()
+                if event is None:
+                    pending -= 1
+                else:
+                    yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        columns = []
+        for role, kind, _ in plan:
+            outcome, model = outcomes[role], models[role]
+            alias = model.alias if model is not None else ("the small model" if kind == "small" else "the large model")
+            if outcome.generation is not None:
+                g = outcome.generation
+                columns.append(Column(g.alias, g.model_id, g.text, g.reasoning, None, g, outcome.cost,
+                                      cited_sources(g.text, len(prompt.sources))))
+            else:
+                error = str(outcome.error) if outcome.error else f"{alias} is not available (no server serves it)"
+                columns.append(Column(alias, model.model_id if model else "", outcome.error.partial if outcome.error else "", error=error))
+        timings["total"] = self._ms(started)
+        yield Comparison(question, tuple(columns), tuple(SourceRef(i, p) for i, p in enumerate(prompt.sources, start=1)), timings)
+
+    async def _retrieve(
+        self, question: str, history: Sequence[Turn], opts: AnswerOptions, focus: frozenset[str] | None,
+        timings: dict[str, float],
+    ) -> Retrieved:
+        """The retrieve stage: the question (with the previous one for follow-ups), timed."""
+        query = retrieval_query(question, history)
+        t = self._clock()
+        result = await self._searcher.search(query, opts.top_k, focus) if focus else await self._searcher.search(query, opts.top_k)
+        timings["retrieve"] = self._ms(t)
+        return Retrieved(result, query, timings["retrieve"])
+
+    def _prompt(
+        self, question: str, result: SearchResult, history: Sequence[Turn], opts: AnswerOptions,
+        timings: dict[str, float],
+    ) -> tuple[Prompt, StageFinished]:
+        """The build-prompt stage, timed."""
+        t = self._clock()
+        prompt = build_prompt(question, result.passages, history, self._tokenizer, opts.context_tokens, opts.history_turns)
+        timings["build_prompt"] = self._ms(t)
+        detail = f"{len(prompt.sources)} sources, {prompt.history_turns} earlier turns, {prompt.tokens} tokens"
+        return prompt, StageFinished("build prompt", timings["build_prompt"], detail)
 
     async def _generate(
         self,
@@ -291,7 +373,8 @@ class Pipeline:
         outcome.cost = opts.cost(kind, generation)
         timings[f"{role}_first_token"] = round(generation.first_token_ms, 1)
         timings[f"{role}_generation"] = round(generation.generation_ms, 1)
-        yield ModelFinished(role, generation, outcome.cost)
+        outcome.finished = ModelFinished(role, generation, outcome.cost)
+        yield outcome.finished
 
     async def _extractive(
         self,

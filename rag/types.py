@@ -116,7 +116,7 @@ class SearchResult:
 
 # --- model generation and pipeline events -----------------------------------------------------------
 
-Role = Literal["draft", "final"]
+Role = Literal["draft", "final", "left", "right"]  # left/right: the two columns of a side-by-side comparison
 
 
 @dataclass(frozen=True)
@@ -254,9 +254,34 @@ class Answer:
     draft: str | None = None
     reasoning: str = ""
     note: str | None = None  # e.g. why an escalation did not improve the draft
+    runs: tuple[ModelFinished, ...] = ()  # every model request that completed, in order
+
+
+@dataclass(frozen=True)
+class Column:
+    """One model's side of a comparison: its answer or its error, and its measurements."""
+
+    alias: str
+    model_id: str
+    text: str = ""
+    reasoning: str = ""
+    error: str | None = None
+    generation: Generation | None = None
+    cost_usd: float = 0.0
+    cited: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Both models on the same question and the same sources; the last event of a comparison."""
+
+    question: str
+    columns: tuple[Column, ...]
+    sources: tuple[SourceRef, ...]
+    timings_ms: dict[str, float]
 
 
 PipelineEvent = (
     Retrieved | StageFinished | ModelStarted | TokenDelta | ReasoningDelta | ModelFinished | ModelFailed
-    | EscalationDecided | Answer
+    | EscalationDecided | Answer | Comparison
 )

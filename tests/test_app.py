@@ -51,9 +51,14 @@ async def context() -> AsyncIterator[Mock]:
     session.has_first_interaction = True
     session.emit = AsyncMock()
     emitter = Mock(spec=BaseChainlitEmitter)
+    emitter.set_chat_settings = Mock()  # synchronous in Chainlit's emitter
     token = context_var.set(ChainlitContext(session, emitter))
     yield emitter
     context_var.reset(token)
+
+
+def _elements(emitter: Mock, name: str) -> list[dict]:
+    return [c.args[0] for c in emitter.send_element.call_args_list if c.args[0].get("name") == name]
 
 
 def _sent_step_names(emitter: Mock) -> list[str]:
@@ -89,7 +94,9 @@ async def test_answer_streams_with_timed_steps_and_sources(app_module: ModuleTyp
     assert any(n.startswith("escalation · not needed") for n in names)
     content = _final_content(context)
     assert content.startswith("Ollama listens on port 11434 by default [1].")
-    assert "Source 1: `servers/ollama.md › Running the models with Ollama` ✓" in content
+    sources = _elements(context, "Sources")[-1]["props"]["sources"]
+    assert sources[0]["location"] == "servers/ollama.md › Running the models with Ollama" and sources[0]["cited"]
+    assert sources[0]["text"].startswith("# Running the models with Ollama") and not sources[1]["cited"]
     assert "phi-4-mini · auto mode" in content
     assert context.stream_start.called  # streamed, not sent in one piece
     history = cl.user_session.get("history")
@@ -247,3 +254,69 @@ def test_html_in_documents_cannot_reach_the_page() -> None:
 
     config = tomllib.loads((REPO / ".chainlit" / "config.toml").read_text())
     assert config["features"]["unsafe_allow_html"] is False
+
+
+async def test_settings_switch_the_mode_for_this_session_only(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    import chainlit as cl
+
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    (widgets,) = [c.args[1] for c in context.emit.call_args_list if c.args[0] == "chat_settings"]
+    assert [w["id"] for w in widgets][:3] == ["mode", "temperature", "top_k"]
+    assert context.set_chat_settings.call_args.args[0]["mode"] == "auto"
+    await app_module.settings_changed({"mode": "large", "temperature": 0.5, "top_k": 3})
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    body = server.requests[-1]
+    assert body["model"] == "gpt-oss-20b" and body["temperature"] == 0.5
+    assert body["messages"][-1]["content"].count("<source id=") == 3
+    assert "gpt-oss-20b · large mode" in _final_content(context)
+    assert app_module.services().options.mode == "auto"  # the app-wide default is untouched
+
+
+async def test_side_by_side_fills_both_columns_and_records_stats(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    import chainlit as cl
+
+    server.replies["gpt-oss-20b"] = Reply(reasoning=["Think."], content=["Port 11434 [1]."], delay_between=0.05)
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    await app_module.settings_changed({"mode": "compare"})
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    assert {r["model"] for r in server.requests} == {"phi-4-mini", "gpt-oss-20b"}
+    final = _elements(context, "Compare")[-1]["props"]["columns"]
+    assert [c["alias"] for c in final] == ["phi-4-mini", "gpt-oss-20b"]
+    assert final[0]["text"].startswith("Ollama listens") and final[1]["text"] == "Port 11434 [1]."
+    assert final[1]["reasoning"] == "Think." and "Think." not in final[1]["text"]
+    assert all(c["status"] == "done" and c["ttft_ms"] > 0 and c["tokens"] > 0 and c["cost"] > 0 for c in final)
+    assert "compare mode" in _final_content(context)
+    chart = _elements(context, "LatencyChart")
+    assert chart and chart[-1]["props"]["points"][0]["mode"] == "compare"
+
+    await app_module.answer(cl.Message(content="/stats"))
+    report = context.send_step.call_args_list[-1].args[0]["output"]
+    assert "**1 answers**" in report and "| gpt-oss-20b | 1 |" in report
+
+
+async def test_side_by_side_with_the_large_model_down(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    import chainlit as cl
+
+    server.replies["gpt-oss-20b"] = Reply(status=400, error="No OpenAIService provider found for modelName gpt-oss-20b")
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    await app_module.settings_changed({"mode": "compare"})
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    left, right = _elements(context, "Compare")[-1]["props"]["columns"]
+    assert left["status"] == "done" and left["text"]
+    assert right["status"] == "error" and "model not loaded" in right["error"]
+
+
+async def test_chart_is_updated_after_each_answer(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    import chainlit as cl
+
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    await app_module.answer(cl.Message(content="What is the escalation policy?"))
+    sent = _elements(context, "LatencyChart")
+    assert len({e["id"] for e in sent}) == 1 and len(sent) >= 2  # one element, sent then updated in place
+    points = sent[-1]["props"]["points"]
+    assert [p["n"] for p in points] == [1, 2] and points[0]["runs"][0]["model"] == "phi-4-mini"

@@ -190,3 +190,39 @@ async def test_prompt_carries_history_and_numbered_sources() -> None:
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert '<source id="1" document="doc1.md"' in messages[-1]["content"]
     assert messages[-1]["content"].endswith("Question: and LM Studio?")
+
+
+async def _compare(pipeline: Pipeline):  # type: ignore[no-untyped-def]
+    from rag.types import Comparison
+
+    events = [e async for e in pipeline.compare("Which port does Ollama use?", (), AnswerOptions(prices=PRICES))]
+    assert isinstance(events[-1], Comparison)
+    return events, events[-1]
+
+
+async def test_side_by_side_runs_both_models_on_the_same_sources() -> None:
+    pipeline, provider, search = _setup(small={"per_token_ms": 30}, large={"text": "Port 11434 [1].", "reasoning": "think", "ttft_ms": 50})
+    events, comparison = await _compare(pipeline)
+    assert len(search.queries) == 1  # retrieved once
+    assert provider.small and provider.large and provider.small.calls[0] == provider.large.calls[0]  # same prompt
+    roles = [e.role for e in events if isinstance(e, TokenDelta)]
+    assert set(roles) == {"left", "right"}
+    first_left = roles.index("left")
+    assert "right" in roles[first_left:] and "left" in roles[roles.index("right"):]  # interleaved, concurrent
+    left, right = comparison.columns
+    assert (left.alias, right.alias) == ("phi-4-mini", "gpt-oss-20b")
+    assert right.text == "Port 11434 [1]." and right.reasoning == "think" and right.cited == (1,)
+    assert left.cost_usd > 0 and right.generation is not None
+    assert comparison.sources[0].number == 1
+
+
+async def test_side_by_side_with_one_model_failing_or_absent() -> None:
+    down = ModelUnavailable("gpt-oss-20b", "http://fake/v1", "model not loaded on the server (HTTP 400)")
+    pipeline, _, _ = _setup(small={}, large={"error": down})
+    _, comparison = await _compare(pipeline)
+    left, right = comparison.columns
+    assert left.error is None and left.text.startswith("Ollama listens")
+    assert right.error and "model not loaded" in right.error
+    pipeline, _, _ = _setup(small={})
+    _, comparison = await _compare(pipeline)
+    assert comparison.columns[1].error == "the large model is not available (no server serves it)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -76,6 +77,7 @@ class FakeModel:
         if self.reasoning:
             yield ModelDelta("reasoning", self.reasoning)
         for i, word in enumerate(words):
+            await asyncio.sleep(0)  # a real stream awaits the network between tokens
             if i:
                 self.clock.advance_ms(self.per_token_ms)
             if self.error is not None and i == self.error_after_tokens:

@@ -1,0 +1,66 @@
+// Side-by-side comparison of two models answering the same question from the same sources.
+// Props (set from app.py): question, columns: [{alias, model_id, status, text, reasoning, error,
+// ttft_ms, total_ms, tokens, tok_s, cost, estimated, cited}]. Text is rendered as plain text.
+
+function fmtMs(ms) {
+  if (ms === null || ms === undefined) return "–";
+  return ms >= 1000 ? (ms / 1000).toFixed(1) + " s" : Math.round(ms) + " ms";
+}
+
+function Metric({ label, value }) {
+  return (
+    <div style={{ display: "flex", flexDirection: "column" }}>
+      <span className="text-xs text-muted-foreground" style={{ fontSize: 10, textTransform: "uppercase", letterSpacing: "0.04em" }}>{label}</span>
+      <span className="text-sm font-medium tabular-nums">{value}</span>
+    </div>
+  );
+}
+
+function ColumnView({ column }) {
+  const status = {
+    waiting: "waiting for first token…",
+    streaming: "streaming…",
+    done: "done",
+    error: "failed",
+  }[column.status] || column.status;
+  return (
+    <div className="compare-column rounded-lg border border-border" data-model={column.alias}
+         style={{ flex: "1 1 0", minWidth: 0, padding: 12, display: "flex", flexDirection: "column", gap: 8 }}>
+      <div className="flex items-baseline justify-between gap-2">
+        <span className="font-semibold">{column.alias}</span>
+        <span className={"text-xs " + (column.status === "error" ? "text-red-500" : "text-muted-foreground")}>{status}</span>
+      </div>
+      <div className="text-xs text-muted-foreground truncate" title={column.model_id}>{column.model_id}</div>
+      <div style={{ display: "grid", gridTemplateColumns: "repeat(3, minmax(0, 1fr))", gap: 8 }}>
+        <Metric label="first token" value={fmtMs(column.ttft_ms)} />
+        <Metric label="total" value={fmtMs(column.total_ms)} />
+        <Metric label="tokens" value={column.tokens != null ? column.tokens + (column.estimated ? "*" : "") : "–"} />
+        <Metric label="tok/s" value={column.tok_s != null ? column.tok_s.toFixed(1) : "–"} />
+        <Metric label="cost" value={column.cost != null ? "$" + column.cost.toFixed(6) : "–"} />
+        <Metric label="cited" value={column.cited && column.cited.length ? column.cited.map((n) => "[" + n + "]").join(" ") : "–"} />
+      </div>
+      {column.error ? <div className="compare-error text-sm text-red-500 whitespace-pre-wrap">{column.error}</div> : null}
+      <div className="compare-answer text-sm whitespace-pre-wrap leading-relaxed">{column.text}</div>
+      {column.reasoning ? (
+        <details className="text-xs text-muted-foreground">
+          <summary className="cursor-pointer">reasoning ({column.reasoning.length} characters, not part of the answer)</summary>
+          <div className="whitespace-pre-wrap mt-1">{column.reasoning}</div>
+        </details>
+      ) : null}
+    </div>
+  );
+}
+
+export default function Compare() {
+  const columns = props.columns || [];
+  return (
+    <div className="compare-view" style={{ display: "flex", flexDirection: "column", gap: 8, width: "100%" }}>
+      <div className="text-xs text-muted-foreground">
+        Same question, same {props.sources || 0} sources, both models at once. * = token count estimated with tiktoken.
+      </div>
+      <div style={{ display: "flex", flexWrap: "wrap", gap: 12, width: "100%" }}>
+        {columns.map((column) => <ColumnView key={column.alias} column={column} />)}
+      </div>
+    </div>
+  );
+}

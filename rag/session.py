@@ -1,0 +1,180 @@
+"""Per-chat-session state that is plain data: answer options chosen in the settings, and statistics.
+
+Nothing here is shared between sessions: app.py keeps one `SessionStats` and one `AnswerOptions` per
+Chainlit user session.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from statistics import fmean
+from typing import Any
+
+from rag.bench.metrics import percentile
+from rag.pipeline import AnswerOptions
+from rag.types import Answer, Comparison, Generation
+
+MODES = {
+    "auto": "Auto: phi-4-mini, escalating to gpt-oss-20b",
+    "small": "phi-4-mini only",
+    "large": "gpt-oss-20b only",
+    "compare": "Side by side",
+}
+
+
+def apply_chat_settings(base: AnswerOptions, values: Mapping[str, Any]) -> tuple[AnswerOptions, bool]:
+    """Options for the next answers from chat-settings values; returns (options, side_by_side).
+
+    Unknown keys are ignored and values out of range are clamped, so a stale or tampered settings payload
+    can never produce an invalid request.
+    """
+    mode = str(values.get("mode", base.mode))
+    compare = mode == "compare"
+    if mode not in MODES:
+        mode = base.mode
+
+    def number(key: str, low: float, high: float, current: float) -> float:
+        try:
+            value = float(values.get(key, current))
+        except (TypeError, ValueError):
+            return current
+        return min(max(value, low), high)
+
+    policy = replace(
+        base.policy,
+        min_answer_tokens=int(number("min_answer_tokens", 0, 500, base.policy.min_answer_tokens)),
+        min_coverage=number("min_coverage", 0, 1, base.policy.min_coverage),
+        skip_draft_coverage=number("skip_draft_coverage", 0, 1, base.policy.skip_draft_coverage),
+    )
+    options = replace(
+        base,
+        mode=base.mode if compare else mode,  # type: ignore[arg-type]
+        temperature=number("temperature", 0, 2, base.temperature),
+        top_k=int(number("top_k", 1, 50, base.top_k)),
+        small_max_tokens=int(number("small_max_tokens", 16, 32768, base.small_max_tokens)),
+        large_max_tokens=int(number("large_max_tokens", 64, 65536, base.large_max_tokens)),
+        policy=policy,
+    )
+    return options, compare
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One model request of an answer."""
+
+    model: str
+    ttft_ms: float
+    total_ms: float
+    completion_tokens: int
+    tokens_per_s: float
+    cost_usd: float
+
+    @classmethod
+    def of(cls, generation: Generation, cost: float) -> RunRecord:
+        """From a completed generation."""
+        return cls(generation.alias, generation.first_token_ms, generation.last_token_ms,
+                   generation.completion_tokens, generation.tokens_per_s, cost)
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """One answer (or comparison) of the session."""
+
+    number: int
+    mode: str
+    model: str
+    escalated: bool
+    reasons: tuple[str, ...]
+    stages: dict[str, float]
+    runs: tuple[RunRecord, ...]
+
+    @property
+    def cost_usd(self) -> float:
+        """All model requests of this answer (draft and escalation both count)."""
+        return sum(r.cost_usd for r in self.runs)
+
+
+class SessionStats:
+    """Everything /stats and the latency chart show, accumulated answer by answer."""
+
+    def __init__(self) -> None:
+        self.records: list[AnswerRecord] = []
+
+    def record_answer(self, answer: Answer) -> AnswerRecord:
+        """Add a finished answer."""
+        record = AnswerRecord(
+            len(self.records) + 1, answer.mode, answer.model, answer.escalated, answer.reasons,
+            dict(answer.timings_ms), tuple(RunRecord.of(r.generation, r.cost_usd) for r in answer.runs),
+        )
+        self.records.append(record)
+        return record
+
+    def record_comparison(self, comparison: Comparison) -> AnswerRecord:
+        """Add a finished side-by-side comparison."""
+        runs = tuple(RunRecord.of(c.generation, c.cost_usd) for c in comparison.columns if c.generation is not None)
+        record = AnswerRecord(len(self.records) + 1, "compare", " vs ".join(c.alias for c in comparison.columns),
+                              False, (), dict(comparison.timings_ms), runs)
+        self.records.append(record)
+        return record
+
+    def chart_props(self) -> dict[str, Any]:
+        """Props for the LatencyChart element: per answer and model, time to first token and total."""
+        auto = [r for r in self.records if r.mode == "auto"]
+        return {
+            "points": [
+                {"n": r.number, "mode": r.mode, "escalated": r.escalated,
+                 "runs": [{"model": x.model, "ttft": round(x.ttft_ms), "total": round(x.total_ms)} for x in r.runs]}
+                for r in self.records[-30:]  # the chart stays readable; /stats covers the whole session
+            ],
+            "auto_answers": len(auto),
+            "escalated": sum(r.escalated for r in auto),
+        }
+
+    def render_markdown(self) -> str:
+        """The /stats report."""
+        if not self.records:
+            return "No answers yet in this session."
+        n = len(self.records)
+        auto = [r for r in self.records if r.mode == "auto"]
+        escalated = [r for r in auto if r.escalated]
+        lines = [f"**{n} answers** in this session (" + ", ".join(f"{m}: {c}" for m, c in Counter(r.mode for r in self.records).items()) + ")."]
+        if auto:
+            lines.append(f"Escalation in auto mode: **{len(escalated)} of {len(auto)}** ({len(escalated) / len(auto):.0%}).")
+            reasons = Counter(_reason_kind(reason) for r in escalated for reason in r.reasons)
+            if reasons:
+                lines.append("Reasons: " + ", ".join(f"{k} ×{v}" for k, v in reasons.most_common()) + ".")
+        lines += ["", "| stage | mean | p95 |", "|---|---:|---:|"]
+        for stage in ("retrieve", "build_prompt", "escalate", "total"):
+            values = [r.stages[stage] for r in self.records if stage in r.stages]
+            if values:
+                lines.append(f"| {stage.replace('_', ' ')} | {_ms(fmean(values))} | {_ms(percentile(values, 95))} |")
+        runs_by_model: dict[str, list[RunRecord]] = {}
+        for record in self.records:
+            for run in record.runs:
+                runs_by_model.setdefault(run.model, []).append(run)
+        if runs_by_model:
+            lines += ["", "| model | requests | first token mean / p95 | total mean / p95 | tok/s | tokens | cost |",
+                      "|---|---:|---:|---:|---:|---:|---:|"]
+            for model, runs in runs_by_model.items():
+                ttft = [r.ttft_ms for r in runs]
+                total = [r.total_ms for r in runs]
+                lines.append(
+                    f"| {model} | {len(runs)} | {_ms(fmean(ttft))} / {_ms(percentile(ttft, 95))} | "
+                    f"{_ms(fmean(total))} / {_ms(percentile(total, 95))} | {fmean(r.tokens_per_s for r in runs):.1f} | "
+                    f"{sum(r.completion_tokens for r in runs)} | ${sum(r.cost_usd for r in runs):.6f} |"
+                )
+        total_cost = sum(r.cost_usd for r in self.records)
+        lines += ["", f"Cost (hypothetical cloud prices): total **${total_cost:.6f}**, blended **${total_cost / n:.6f} per answer** "
+                  "(an escalated answer counts its draft and the large model's answer)."]
+        return "\n".join(lines)
+
+
+def _reason_kind(reason: str) -> str:
+    """'draft too short (5 tokens, minimum 12)' -> 'draft too short'; groups reasons for counting."""
+    return reason.split(" (")[0].split(":")[0]
+
+
+def _ms(ms: float) -> str:
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"
