@@ -1,12 +1,12 @@
 # make run   - create .venv, install, start the chat at http://127.0.0.1:$(PORT)
-# make test  - install the app and its test dependencies, run the whole suite
+# make test  - install the app and everything the tests need, run the whole suite
 VENV   ?= .venv
 PYTHON ?= python3
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 
-.PHONY: install run test bench clean
+.PHONY: install test-deps run test bench clean
 
 install: $(VENV)/.installed
 
@@ -19,7 +19,17 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/chainlit run app.py --headless --host $(HOST) --port $(PORT)
 
-test: install
+# What only the tests need: llama.cpp's server (integration tests) and Debian's Chromium (browser tests;
+# installed here when missing and we are root, as on CI; otherwise those tests are skipped with a reason).
+test-deps: $(VENV)/.test-deps
+
+$(VENV)/.test-deps: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,integration]'
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; fi
+	touch $@
+
+test: test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Retrieval benchmark on BEIR SciFact (kept outside the repository: licence CC BY-NC).

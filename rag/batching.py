@@ -3,6 +3,11 @@
 Chainlit renders one websocket event per token very slowly (1,000 tokens took 12 s to render), while
 flushes every ~40 ms render 2,000 tokens in 0.5 s (FACTS.md). The batcher flushes on a timer, so text
 never waits longer than one interval however irregularly tokens arrive.
+
+The browser re-renders the whole message (Markdown) on every flush, so the work per flush grows with the
+answer: for long answers a fixed interval makes the page fall behind the stream. The interval therefore
+grows with the text already flushed (`per_char`), keeping the number of re-renders roughly proportional
+to the square root of the work; `rag bench ui` measures the effect.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from collections.abc import Awaitable, Callable
 class TokenBatcher:
     """Collects text with `add()`; a background task hands it to `flush` every `interval` seconds."""
 
-    def __init__(self, flush: Callable[[str], Awaitable[None]], interval: float = 0.04) -> None:
+    def __init__(self, flush: Callable[[str], Awaitable[None]], interval: float = 0.04, per_char: float = 0.0) -> None:
         self._flush = flush
         self._interval = interval
+        self._per_char = per_char
+        self._flushed_chars = 0
         self._pending: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -38,6 +45,7 @@ class TokenBatcher:
                 text = "".join(self._pending)
                 self._pending.clear()
                 self.flushes += 1
+                self._flushed_chars += len(text)
                 await self._flush(text)
 
     async def close(self) -> None:
@@ -53,7 +61,12 @@ class TokenBatcher:
         """Drop pending text (the stream it belonged to is being replaced)."""
         self._pending.clear()
 
+    @property
+    def current_interval(self) -> float:
+        """Seconds until the next flush: the base interval plus `per_char` for every character flushed."""
+        return self._interval + self._per_char * self._flushed_chars
+
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self.current_interval)
             await self.drain()

@@ -418,6 +418,33 @@ def bench_ingest(sizes: str, pdf_pages: int, markdown_bytes: int, engine: str | 
     click.echo(report_json(rows) if as_json else report_text(rows))
 
 
+@bench.command("ui")
+@click.option("--sizes", default="500,2000,6000", show_default=True, help="Answer lengths in tokens.")
+@click.option("--rate", default=500.0, show_default=True, help="Tokens per second from the fake server.")
+@click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 10))
+@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+def bench_ui(sizes: str, rate: float, repeats: int, as_json: bool) -> None:
+    """Rendering lag in Chromium: from the server's last token to the whole answer on screen."""
+    from rag.bench.ui import report_json, report_text, run_ui_bench
+
+    rows = run_ui_bench([int(x) for x in sizes.split(",") if x.strip()], rate, repeats)
+    click.echo(report_json(rows) if as_json else report_text(rows))
+
+
+@bench.command("load")
+@click.option("--sessions", default=20, show_default=True, type=click.IntRange(1, 200))
+@click.option("--questions", default=5, show_default=True, type=click.IntRange(1, 5))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def bench_load(sessions: int, questions: int, as_json: bool) -> None:
+    """Concurrent chat sessions through Chainlit's websocket against the real app and a paced fake server."""
+    from rag.bench.load import report_json, report_text, run_load_bench
+
+    report = run_load_bench(sessions, questions)
+    click.echo(report_json(report) if as_json else report_text(report))
+    if report.answered != report.expected or report.isolation_violations or report.wrong_mode_answers:
+        sys.exit(1)
+
+
 @bench.command("overhead")
 @click.option("--runs", default=20, show_default=True, type=click.IntRange(1))
 @click.option("--tokens", default=100, show_default=True, type=click.IntRange(2))

@@ -11,7 +11,7 @@ import re
 from rag.analysis import Analyzer
 from rag.types import Passage
 
-LABEL = "**Extract from the documents** (no model server is connected, so these are the most relevant sentences, quoted):"
+LABEL = "**Extract from the documents** (no model answered, so these are the most relevant sentences, quoted):"
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _MARKUP = re.compile(r"^[#>\-*\s`|]+|`")

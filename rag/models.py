@@ -123,7 +123,9 @@ class OpenAICompatibleModel:
             "temperature": temperature,
         }
         if self._logprobs:
+            # llama-cpp-python streams logprobs only when top_logprobs is set too (seen with 0.3.36).
             request["logprobs"] = True
+            request["top_logprobs"] = 1
         try:
             stream = await asyncio.wait_for(
                 self._client.chat.completions.create(**request), timeout=self._timeouts.first_token

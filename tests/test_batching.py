@@ -43,3 +43,15 @@ async def test_discard_drops_pending_text() -> None:
     batcher.discard()
     await batcher.close()
     assert flushed == []
+
+
+async def test_the_interval_grows_with_the_text_already_flushed() -> None:
+    async def flush(text: str) -> None:
+        pass
+
+    batcher = TokenBatcher(flush, interval=0.04, per_char=0.00001)
+    assert batcher.current_interval == 0.04
+    batcher.add("x" * 10_000)
+    await batcher.drain()
+    assert abs(batcher.current_interval - 0.14) < 1e-9
+    await batcher.close()

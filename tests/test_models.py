@@ -48,7 +48,7 @@ async def test_plain_streaming_with_usage(server: FakeOpenAIServer) -> None:
     body = server.requests[-1]
     assert body["model"] == "phi-4-mini" and body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
-    assert body["max_tokens"] == 64 and body["logprobs"] is True
+    assert body["max_tokens"] == 64 and body["logprobs"] is True and body["top_logprobs"] == 1
     assert body["messages"] == MESSAGES
 
 
@@ -106,7 +106,7 @@ async def test_server_refusing_logprobs_is_asked_again_without(server: FakeOpenA
     calls = []
 
     def reply(body: dict) -> Reply:
-        calls.append("logprobs" in body)
+        calls.append("logprobs" in body and "top_logprobs" in body)
         return Reply(status=400, error="unsupported parameter: logprobs") if "logprobs" in body else Reply()
 
     server.replies["phi-4-mini"] = reply

@@ -55,6 +55,9 @@ class FakeOpenAIServer:
         self.replies: dict[str, Reply | ReplyFor] = dict(replies or {})
         self.requests: list[dict[str, Any]] = []
         self.model_list_status = 200
+        # Per streamed reply: model and time.monotonic() of the last token sent (CLOCK_MONOTONIC is
+        # system-wide on Linux, so another process on this machine can compare it with its own clock).
+        self.log: list[dict[str, Any]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -101,6 +104,9 @@ class FakeOpenAIServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802
+                if self.path.rstrip("/") == "/_log":  # test control: what was streamed, and when
+                    self._json(200, {"log": fake.log, "requests": len(fake.requests)})
+                    return
                 if self.path.rstrip("/") != "/v1/models":
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
@@ -110,6 +116,11 @@ class FakeOpenAIServer:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.rstrip("/") == "/_script":  # test control: {model: Reply fields} is the new script
+                    fake.replies = {model: Reply(**fields) for model, fields in body.items()}  # {} = defaults
+                    fake.log.clear()
+                    self._json(200, {"scripted": sorted(body)})
+                    return
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
@@ -172,6 +183,7 @@ class FakeOpenAIServer:
                 if reply.cut_after is not None and sent >= reply.cut_after:
                     self._abort()
                     return
+                fake.log.append({"model": model, "last_token": time.monotonic(), "last_token_wall": time.time(), "chunks": sent})
                 self._event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]})
                 if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
                     prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))

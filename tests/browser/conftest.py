@@ -1,0 +1,116 @@
+"""The real app in real Chromium: `chainlit run app.py --headless` against the fake model server in its own
+process. Skipped only where Debian's Chromium is not installed (`.ci/run` installs it)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rag.bench.appserver import free_port, start_app, stop
+from tests.conftest import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+SHOTS = REPO / "tests" / "browser" / "screenshots"
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class FakeProcess:
+    """The fake OpenAI-compatible server as a separate process, restartable on the same port."""
+
+    port: int
+    process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rag.bench.fake_server", "--port", str(self.port)],
+            cwd=REPO, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line.startswith("READY"), line
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def script(self, **models: dict[str, object]) -> None:
+        """Replace the replies: script(**{"phi-4-mini": {"content": [...], "delay_between": 0.1}})."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/_script", data=json.dumps(models).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(request, timeout=5).read()
+
+    def log(self) -> dict[str, object]:
+        return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_log", timeout=5).read())
+
+
+@dataclass
+class Stack:
+    app_url: str
+    fake: FakeProcess
+    corpus: Path
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("browser")
+    corpus = root / "corpus"
+    shutil.copytree(REPO / "docs_corpus", corpus, ignore=shutil.ignore_patterns("uploads"))
+    fake = FakeProcess(free_port())
+    fake.start()
+    port = free_port()
+    app = start_app(corpus, fake.url, port, root / "app.log")
+    try:
+        yield Stack(f"http://127.0.0.1:{port}", fake, corpus)
+    finally:
+        stop(app)
+        fake.kill()
+
+
+@pytest.fixture(scope="module")  # Playwright's sync API runs an event loop on this thread while open:
+def browser() -> Iterator[object]:  # close it with the module so later async tests can run their own
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, stack: Stack):  # type: ignore[no-untyped-def]
+    stack.fake.script()  # default replies for every model
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto(stack.app_url)
+    page.wait_for_selector("#chat-input", timeout=30_000)
+    page.wait_for_selector(".step[data-step-type=assistant_message]", timeout=30_000)  # the greeting
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

