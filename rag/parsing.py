@@ -205,6 +205,19 @@ def _sections_from_headings(
     return ParsedDocument(text=text, sections=tuple(sections), title=title, kind=kind, encoding=encoding)
 
 
+def _sections_from_blocks(
+    blocks: list[tuple[int | None, str]], stem: str, kind: str, encoding: str | None
+) -> ParsedDocument:
+    """Join (heading level or None, text) blocks with blank lines; headings start sections."""
+    headings: list[tuple[int, int, str]] = []
+    offset = 0
+    for level, text in blocks:
+        if level is not None:
+            headings.append((offset, level, text))
+        offset += len(text) + 2
+    return _sections_from_headings("\n\n".join(text for _, text in blocks), headings, stem, kind, encoding)
+
+
 # --- HTML ---------------------------------------------------------------------------------------------
 
 _BLOCK_TAGS = frozenset(
@@ -245,16 +258,9 @@ def _parse_html(markup: str, stem: str, encoding: str) -> ParsedDocument:
     if not blocks:
         raise UnsupportedDocument("no visible text in the HTML")
 
-    text_parts: list[str] = []
-    headings: list[tuple[int, int, str]] = []
-    offset = 0
-    for name, block_text in blocks:
-        if len(name) == 2 and name[0] == "h" and name[1].isdigit():
-            headings.append((offset, int(name[1]), block_text))
-        text_parts.append(block_text)
-        offset += len(block_text) + 2
-    text = "\n\n".join(text_parts)
-    parsed = _sections_from_headings(text, headings, stem, "html", encoding)
+    levelled = [(int(name[1]) if len(name) == 2 and name[0] == "h" and name[1].isdigit() else None, text)
+                for name, text in blocks]
+    parsed = _sections_from_blocks(levelled, stem, "html", encoding)
     if page_title:
         return ParsedDocument(parsed.text, parsed.sections, page_title, "html", encoding=encoding)
     return parsed
@@ -307,15 +313,7 @@ def _parse_docx(data: bytes, stem: str, limits: ParseLimits) -> ParsedDocument:
         raise UnsupportedDocument(f"corrupt DOCX ({type(exc).__name__}: {str(exc)[:120]})") from exc
     if not items:
         raise UnsupportedDocument("no text in the DOCX")
-    text_parts: list[str] = []
-    headings: list[tuple[int, int, str]] = []
-    offset = 0
-    for level, item_text in items:
-        if level is not None:
-            headings.append((offset, level, item_text))
-        text_parts.append(item_text)
-        offset += len(item_text) + 2
-    parsed = _sections_from_headings("\n\n".join(text_parts), headings, stem, "docx", None)
+    parsed = _sections_from_blocks(items, stem, "docx", None)
     if core_title:
         return ParsedDocument(parsed.text, parsed.sections, core_title, "docx")
     return parsed
