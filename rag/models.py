@@ -165,14 +165,17 @@ class OpenAICompatibleModel:
         except asyncio.CancelledError:
             log.info("%s: request cancelled", self.alias)
             raise
-        except (APIConnectionError, OpenAIError) as exc:
-            if isinstance(exc, APIStatusError):
-                raise self._status_error(exc) from exc
+        except APIConnectionError as exc:
             if state.first_token is None:
                 raise _Retry(self._error(ModelUnavailable, f"connection lost before the first token ({_cause(exc)})")) from exc
             raise self._error(
                 StreamInterrupted, f"stream cut after {state.chunks} chunks ({_cause(exc)})", state
             ) from exc
+        except APIStatusError as exc:
+            raise self._status_error(exc, retry=state.first_token is None) from exc
+        except OpenAIError as exc:  # an "error" event inside the stream
+            kind = ModelError if state.first_token is None else StreamInterrupted
+            raise self._error(kind, f"the server reported an error in the stream: {exc}", state) from exc
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(stream.close())  # shielded: a cancelled task must still free the socket
@@ -261,7 +264,8 @@ class OpenAICompatibleModel:
         setting = "RAG_FIRST_TOKEN_TIMEOUT_S" if what != "stream stalled" else "RAG_IDLE_TIMEOUT_S"
         return self._error(kind, f"{what} within {seconds:g} s ({setting})", state)
 
-    def _status_error(self, exc: APIStatusError) -> ModelError:
+    def _status_error(self, exc: APIStatusError, retry: bool = True) -> ModelError:
+        """A typed error for an HTTP status; 5xx raise _Retry instead when a retry is still allowed."""
         text = _error_text(exc)
         lowered = text.lower()
         if exc.status_code == 404 or (
@@ -271,7 +275,7 @@ class OpenAICompatibleModel:
         if exc.status_code in (401, 403):
             return self._error(ModelError, f"the server refused the API key (HTTP {exc.status_code}); set RAG_API_KEY")
         error = self._error(ModelError, f"HTTP {exc.status_code}: {text[:200]}")
-        if exc.status_code >= 500:
+        if exc.status_code >= 500 and retry:
             raise _Retry(error) from exc
         return error
 

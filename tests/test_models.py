@@ -202,3 +202,15 @@ async def test_reasoning_format_is_reported(server: FakeOpenAIServer, reply: Rep
     server.replies["gpt-oss-20b"] = reply
     _, gen = await _collect(_model(server, "gpt-oss-20b"))
     assert gen.reasoning_format == expected
+
+
+async def test_error_event_inside_the_stream_is_reported_as_such(server: FakeOpenAIServer) -> None:
+    server.replies["phi-4-mini"] = Reply(content=["Ollama ", "listens ", "on"], error_after=2, error="out of memory")
+    with pytest.raises(StreamInterrupted, match="the server reported an error in the stream: out of memory") as info:
+        await _collect(_model(server))
+    assert info.value.partial == "Ollama listens "
+    assert len(server.requests) == 1  # text was shown: never retried
+
+    server.replies["phi-4-mini"] = Reply(content=["x"], error_after=0, error="model crashed")
+    with pytest.raises(ModelError, match="reported an error in the stream: model crashed"):
+        await _collect(_model(server))

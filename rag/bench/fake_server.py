@@ -36,6 +36,7 @@ class Reply:
     delay_first: float = 0.0  # seconds before the first chunk
     delay_between: float = 0.0
     cut_after: int | None = None  # abort the connection after this many chunks
+    error_after: int | None = None  # send an SSE {"error": ...} event after this many chunks
     finish_reason: str = "stop"
 
 
@@ -168,6 +169,11 @@ class FakeOpenAIServer:
                 for index, (kind, text) in enumerate(pieces):
                     if reply.cut_after is not None and sent >= reply.cut_after:
                         self._abort()
+                        return
+                    if reply.error_after is not None and sent >= reply.error_after:
+                        self._event({"error": {"message": reply.error or "scripted stream error"}})
+                        self._event("[DONE]")
+                        self._chunk(b"")
                         return
                     if index and reply.delay_between:
                         time.sleep(reply.delay_between)
