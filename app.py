@@ -107,7 +107,7 @@ async def start() -> None:
         return
     served = sum(1 for d in documents if d.status == "ok")
     skipped = len(documents) - served
-    corpus = f"{served} documents in `{SETTINGS.corpus_dir}`" + (f" ({skipped} skipped: `rag corpus list` says why)" if skipped else "")
+    corpus = f"{served} documents in `{SETTINGS.corpus_dir}`" + (f" ({skipped} skipped: `/docs` says why)" if skipped else "")
     await cl.Message(content=f"{_models_notice(resolution)}\n\nAnswering from {corpus}.", author="system").send()
 
 
