@@ -147,26 +147,30 @@ class Retriever:
 
     def warm_up(self) -> ScanReport:
         """Scan and index synchronously (start-up and the CLI)."""
-        report = self.corpus.scan()
-        self._snapshot = self._rebuild()
-        return report
+        return self._sync()
 
     async def refresh(self) -> ScanReport:
         """Pick up added, edited and deleted files; rebuild and swap the index if anything changed."""
         async with self._lock:
-            report = await asyncio.to_thread(self.corpus.scan)
-            if report.any or self._snapshot is None:
-                snapshot = await asyncio.to_thread(self._rebuild)
-                self._snapshot = snapshot  # the atomic swap: one reference assignment
-                if report.any:
-                    log.info(
-                        "index rebuilt: +%d ~%d -%d documents, %d chunks",
-                        len(report.added),
-                        len(report.changed),
-                        len(report.removed),
-                        len(snapshot.chunks),
-                    )
-            return report
+            return await asyncio.to_thread(self._sync)
+
+    def _sync(self) -> ScanReport:
+        """Scan the folder; rebuild and swap the index when anything changed. Call under the lock.
+
+        Every scan goes through here, so a change a scan absorbs always reaches the index.
+        """
+        report = self.corpus.scan()
+        if report.any or self._snapshot is None:
+            self._snapshot = self._rebuild()  # the atomic swap: one reference assignment
+            if report.any:
+                log.info(
+                    "index rebuilt: +%d ~%d -%d documents, %d chunks",
+                    len(report.added),
+                    len(report.changed),
+                    len(report.removed),
+                    len(self._snapshot.chunks),
+                )
+        return report
 
     async def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
         """Refresh, then search the current snapshot (or only `sources`) off the event loop."""
@@ -190,7 +194,7 @@ class Retriever:
         if len(data) > limits.max_file_bytes:
             return UploadOutcome(shown, "rejected", reason=f"file is {len(data) / 2**20:.1f} MB, over the limit of "
                                  f"{limits.max_file_bytes / 2**20:.0f} MB (RAG_MAX_FILE_MB)", size_bytes=len(data))
-        self.corpus.scan()  # current state, so duplicates and the size budget are judged correctly
+        self._sync()  # current state, so duplicates and the size budget are judged correctly
         digest = content_hash(data)
         existing = self.corpus.find_by_hash(digest)
         if existing is not None:

@@ -193,3 +193,12 @@ async def test_focused_search_serves_the_attached_file_even_without_matching_wor
     result = await retriever.search("summarize the file I attached", 5, frozenset({outcome.source}))
     assert [p.chunk.source for p in result.passages] == [outcome.source] * len(result.passages)
     assert any("approved the budget" in p.chunk.text for p in result.passages)
+
+
+async def test_folder_edits_seen_during_a_refused_upload_still_reach_the_index(seeded: Settings, corpus_dir: Path) -> None:
+    retriever, _ = await _add(seeded, "notes.md", b"# Notes\n\nfirst upload")
+    (corpus_dir / "fresh.md").write_text("# Fresh\n\nnarwhal sightings this week")  # edited in the folder
+    refused = await retriever.add_upload("empty.md", b"", seeded.uploads_dir, upload_limits(seeded))
+    assert refused.status == "rejected"
+    result = await retriever.search("narwhal sightings", 3)
+    assert result.passages and result.passages[0].chunk.source == "fresh.md"
