@@ -32,6 +32,7 @@ from rag.types import (
     ModelFailed,
     ModelFinished,
     ModelStarted,
+    Passage,
     PipelineEvent,
     ReasoningDelta,
     Retrieved,
@@ -109,8 +110,7 @@ class AnswerOptions:
 class _Outcome:
     generation: Generation | None = None
     error: ModelError | None = None
-    cost: float = 0.0
-    finished: ModelFinished | None = None
+    finished: ModelFinished | None = None  # set with `generation`; carries its cost
 
 
 class Pipeline:
@@ -202,7 +202,8 @@ class Pipeline:
             yield EscalationDecided(True, reasons, large.alias, False, 0.0)
 
         # 4. The large model answers; on failure the draft stands, or the small model steps in.
-        final, final_kind = (draft, "small") if draft is not None and draft.generation is not None else (None, "small")
+        final = draft if draft is not None and draft.generation is not None else None
+        final_kind: Kind = "small"
         failures = [draft.error] if draft is not None and draft.error is not None else []
         if use_large and large is not None:
             outcome = _Outcome()
@@ -233,9 +234,8 @@ class Pipeline:
             return
 
         generation = final.generation
-        used = [o for o in (draft, final) if o is not None and o.generation is not None]
-        used = list({id(o): o for o in used}.values())
-        runs = [o.finished for o in used if o.finished is not None]
+        # Every completed request counts (an escalated answer: the draft and the large model's answer).
+        runs = tuple(o.finished for o in ((final,) if draft is final else (draft, final)) if o and o.finished)
         timings["total"] = self._ms(started)
         yield Answer(
             text=generation.text,
@@ -245,17 +245,17 @@ class Pipeline:
             mode=opts.mode,
             escalated=final_kind == "large" and opts.mode == "auto",
             reasons=reasons if final_kind == "large" else (),
-            sources=tuple(SourceRef(i, p) for i, p in enumerate(prompt.sources, start=1)),
+            sources=numbered(prompt.sources),
             cited=cited_sources(generation.text, len(prompt.sources)),
             timings_ms=timings,
-            prompt_tokens=sum(o.generation.prompt_tokens for o in used if o.generation),
-            completion_tokens=sum(o.generation.completion_tokens for o in used if o.generation),
-            usage_estimated=any(o.generation.usage_estimated for o in used if o.generation),
-            cost_usd=sum(o.cost for o in used),
+            prompt_tokens=sum(r.generation.prompt_tokens for r in runs),
+            completion_tokens=sum(r.generation.completion_tokens for r in runs),
+            usage_estimated=any(r.generation.usage_estimated for r in runs),
+            cost_usd=sum(r.cost_usd for r in runs),
             draft=draft.generation.text if draft is not None and draft is not final and draft.generation else None,
             reasoning=generation.reasoning,
             note=" ".join(notes) or None,
-            runs=tuple(runs),
+            runs=runs,
         )
 
     async def compare(
@@ -312,13 +312,14 @@ class Pipeline:
             alias = model.alias if model is not None else ("the small model" if kind == "small" else "the large model")
             if outcome.generation is not None:
                 g = outcome.generation
-                columns.append(Column(g.alias, g.model_id, g.text, g.reasoning, None, g, outcome.cost,
+                cost = outcome.finished.cost_usd if outcome.finished else 0.0
+                columns.append(Column(g.alias, g.model_id, g.text, g.reasoning, None, g, cost,
                                       cited_sources(g.text, len(prompt.sources))))
             else:
                 error = str(outcome.error) if outcome.error else f"{alias} is not available (no server serves it)"
                 columns.append(Column(alias, model.model_id if model else "", outcome.error.partial if outcome.error else "", error=error))
         timings["total"] = self._ms(started)
-        yield Comparison(question, tuple(columns), tuple(SourceRef(i, p) for i, p in enumerate(prompt.sources, start=1)), timings)
+        yield Comparison(question, tuple(columns), numbered(prompt.sources), timings)
 
     async def _retrieve(
         self, question: str, history: Sequence[Turn], opts: AnswerOptions, focus: frozenset[str] | None,
@@ -370,10 +371,9 @@ class Pipeline:
             return
         generation = outcome.generation
         assert generation is not None
-        outcome.cost = opts.cost(kind, generation)
         timings[f"{role}_first_token"] = round(generation.first_token_ms, 1)
         timings[f"{role}_generation"] = round(generation.generation_ms, 1)
-        outcome.finished = ModelFinished(role, generation, outcome.cost)
+        outcome.finished = ModelFinished(role, generation, opts.cost(kind, generation))
         yield outcome.finished
 
     async def _extractive(
@@ -399,7 +399,7 @@ class Pipeline:
             mode=opts.mode,
             escalated=False,
             reasons=(),
-            sources=tuple(SourceRef(i, p) for i, p in enumerate(passages, start=1)),
+            sources=numbered(passages),
             cited=cited_sources(text, len(passages)),
             timings_ms=timings,
             prompt_tokens=0,
@@ -421,6 +421,11 @@ class Pipeline:
 
     def _ms(self, since: float) -> float:
         return round((self._clock() - since) * 1000, 3)
+
+
+def numbered(passages: Sequence[Passage]) -> tuple[SourceRef, ...]:
+    """Passages as the sources [1], [2], ... the prompt and the answer cite."""
+    return tuple(SourceRef(i, p) for i, p in enumerate(passages, start=1))
 
 
 class DirectoryModels:
