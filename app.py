@@ -333,7 +333,6 @@ class _AnswerView:
         # 40 ms at first; +10 ms per 2,000 characters shown (a 6,000-token answer: ~0.2 s between flushes).
         self.batcher = TokenBatcher(self._flush, interval=0.04, per_char=0.000005)
         self.model_steps: dict[str, cl.Step] = {}
-        self.reasoning: dict[str, list[str]] = {}
         self.streamed = ""
 
     async def _flush(self, text: str) -> None:
@@ -351,25 +350,31 @@ class _AnswerView:
         elif isinstance(event, StageFinished):
             await self.step(f"{event.name} · {_ms(event.ms)}", event.detail)
         elif isinstance(event, ModelStarted):
-            self.model_steps[event.role] = await self.step(f"{event.alias} · waiting for first token", f"`{event.model_id}` at {event.endpoint}", type="llm")
+            await self._start_model(event)
         elif isinstance(event, TokenDelta):
             self.streamed += event.text
             self.batcher.add(event.text)
-        elif isinstance(event, ReasoningDelta):
-            self.reasoning.setdefault(event.role, []).append(event.text)
-        elif isinstance(event, ModelFinished):
+        elif isinstance(event, ModelFinished):  # reasoning deltas are not streamed: the step shows it at the end
             await self._model_finished(event.role, event.generation, event.cost_usd)
         elif isinstance(event, ModelFailed):
-            step = self.model_steps.get(event.role)
-            if step is not None:
-                step.name = f"{event.alias} · failed"
-                step.output = event.message
-                await step.update()
+            await self._model_failed(event)
             await self._clear_stream()
         elif isinstance(event, EscalationDecided):
             await self._escalation(event)
         elif isinstance(event, Answer):
             await self._answer(event)
+
+    async def _start_model(self, event: ModelStarted) -> None:
+        self.model_steps[event.role] = await self.step(
+            f"{event.alias} · waiting for first token", f"`{event.model_id}` at {event.endpoint}", type="llm"
+        )
+
+    async def _model_failed(self, event: ModelFailed) -> None:
+        step = self.model_steps.get(event.role)
+        if step is not None:
+            step.name = f"{event.alias} · failed"
+            step.output = event.message
+            await step.update()
 
     async def _model_finished(self, role: str, gen: Generation, cost: float) -> None:
         step = self.model_steps.get(role)
@@ -470,8 +475,7 @@ class _CompareView(_AnswerView):
         if isinstance(event, ModelStarted):
             self.columns[event.role] = {"alias": event.alias, "model_id": event.model_id, "status": "waiting",
                                         "text": "", "reasoning": ""}
-            self.model_steps[event.role] = await self.step(f"{event.alias} · waiting for first token",
-                                                           f"`{event.model_id}` at {event.endpoint}", type="llm")
+            await self._start_model(event)
             await self._refresh()
         elif isinstance(event, (TokenDelta, ReasoningDelta)):
             column = self.columns.get(event.role)
@@ -484,37 +488,28 @@ class _CompareView(_AnswerView):
             await self._model_finished(event.role, event.generation, event.cost_usd)
             column = self.columns.get(event.role)
             if column is not None:  # the faster model's numbers show while the other still streams
-                g = event.generation
-                column.update(status="done", text=g.text, reasoning=g.reasoning, ttft_ms=g.first_token_ms,
-                              total_ms=g.last_token_ms, tokens=g.completion_tokens, tok_s=g.tokens_per_s,
-                              cost=event.cost_usd, estimated=g.usage_estimated)
+                column.update(_column_metrics(event.generation, event.cost_usd))
                 await self._refresh()
         elif isinstance(event, ModelFailed):
             column = self.columns.get(event.role)
             if column is not None:
                 column.update(status="error", error=event.message)
-            step = self.model_steps.get(event.role)
-            if step is not None:
-                step.name = f"{event.alias} · failed"
-                step.output = event.message
-                await step.update()
+            await self._model_failed(event)
         elif isinstance(event, Comparison):
             await self._comparison(event)
-        elif not isinstance(event, ModelStarted):
+        else:
             await super().on(event)
 
     async def _comparison(self, result: Comparison) -> None:
         await self.batcher.close()
         columns = []
         for column in result.columns:
-            g = column.generation
-            columns.append({
-                "alias": column.alias, "model_id": column.model_id, "status": "error" if column.error else "done",
-                "text": column.text, "reasoning": column.reasoning, "error": column.error,
-                "ttft_ms": g.first_token_ms if g else None, "total_ms": g.last_token_ms if g else None,
-                "tokens": g.completion_tokens if g else None, "tok_s": g.tokens_per_s if g else None,
-                "cost": column.cost_usd if g else None, "estimated": bool(g and g.usage_estimated), "cited": list(column.cited),
-            })
+            shown: dict[str, object] = {"alias": column.alias, "model_id": column.model_id, "status": "error",
+                                        "text": column.text, "reasoning": column.reasoning, "error": column.error,
+                                        "cited": list(column.cited)}
+            if column.generation is not None:
+                shown.update(_column_metrics(column.generation, column.cost_usd))
+            columns.append(shown)
         self.columns = {str(i): c for i, c in enumerate(columns)}
         self.element.props = {"columns": columns, "sources": len(result.sources)}
         lines = ["**Side by side**: " + " vs ".join(f"{c.alias}" for c in result.columns) + ", same question and sources."]
@@ -529,6 +524,13 @@ class _CompareView(_AnswerView):
         await self.batcher.close()
         self.message.content = (self.message.content or "") + "\n\n*(stopped)*"
         await self.message.update()
+
+
+def _column_metrics(g: Generation, cost: float) -> dict[str, object]:
+    """A finished model's numbers for its column of the Compare element."""
+    return {"status": "done", "text": g.text, "reasoning": g.reasoning, "ttft_ms": g.first_token_ms,
+            "total_ms": g.last_token_ms, "tokens": g.completion_tokens, "tok_s": g.tokens_per_s, "cost": cost,
+            "estimated": g.usage_estimated}
 
 
 def _escalation_name(event: EscalationDecided) -> str:
