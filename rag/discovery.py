@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+from pydantic import SecretStr
 
 from rag.config import Settings
 from rag.errors import ModelUnavailable
@@ -222,17 +223,18 @@ class ModelDirectory:
         servers: list[Server] = []
         timeout = httpx.Timeout(s.discovery_timeout_s * 4, connect=s.discovery_timeout_s)
         async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
-            explicit: dict[str, str] = {}
-            for url, variable in (
-                (s.base_url, "RAG_BASE_URL"),
-                (s.small_base_url, "RAG_SMALL_BASE_URL"),
-                (s.large_base_url, "RAG_LARGE_BASE_URL"),
+            # Each endpoint is asked with the key its model will use (a per-model key wins).
+            explicit: dict[str, tuple[str, str]] = {}
+            for url, variable, key in (
+                (s.small_base_url, "RAG_SMALL_BASE_URL", self._key(_secret(s.small_api_key))),
+                (s.large_base_url, "RAG_LARGE_BASE_URL", self._key(_secret(s.large_api_key))),
+                (s.base_url, "RAG_BASE_URL", self._key(None)),
             ):
                 if url:
-                    explicit.setdefault(url.rstrip("/"), variable)
-            for url, variable in explicit.items():
+                    explicit.setdefault(url.rstrip("/"), (variable, key))
+            for url, (variable, key) in explicit.items():
                 try:
-                    servers.append(Server(url, _server_name(url), variable, await list_models(client, url, self._key(None))))
+                    servers.append(Server(url, _server_name(url), variable, await list_models(client, url, key)))
                 except ModelUnavailable as exc:
                     problems.append(f"{variable} {url}: {exc.reason}")
             if not s.base_url and not (s.small_base_url and s.large_base_url):
@@ -243,8 +245,7 @@ class ModelDirectory:
                     except ModelUnavailable as exc:
                         problems.append(f"foundry service status reported {foundry}, but {exc.reason}")
                 known = {x.base_url for x in servers}
-                ports = KNOWN_PORTS if self.ports is None else self.ports
-                servers.extend(p for p in await probe_ports(client, ports, self.own_port) if p.base_url not in known)
+                servers.extend(p for p in await probe_ports(client, self._ports, self.own_port) if p.base_url not in known)
 
         def pick(role: str, alias: str, role_url: str | None, key: str | None) -> ResolvedModel | None:
             target = (role_url or s.base_url or "").rstrip("/")
@@ -258,15 +259,23 @@ class ModelDirectory:
                 problems.append(f"{alias}: not served by {', '.join(x.base_url for x in pool)} (models: {listed})")
             return None
 
-        small = pick("small", s.small_model, s.small_base_url, s.small_api_key and s.small_api_key.get_secret_value())
-        large = pick("large", s.large_model, s.large_base_url, s.large_api_key and s.large_api_key.get_secret_value())
+        small = pick("small", s.small_model, s.small_base_url, _secret(s.small_api_key))
+        large = pick("large", s.large_model, s.large_base_url, _secret(s.large_api_key))
         if not servers and not problems:
-            tried = ", ".join(f"{n} :{p}" for p, n in (KNOWN_PORTS if self.ports is None else self.ports))
+            tried = ", ".join(f"{n} :{p}" for p, n in self._ports)
             problems.append(f"no model server found (tried {tried or 'nothing'})")
         return Resolution(small, large, tuple(servers), tuple(problems), self.clock())
 
+    @property
+    def _ports(self) -> tuple[tuple[int, str], ...]:
+        return KNOWN_PORTS if self.ports is None else self.ports
+
     def _key(self, role_key: str | None) -> str:
         return role_key or self.settings.api_key.get_secret_value()
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def _server_name(url: str) -> str:

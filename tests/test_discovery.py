@@ -146,3 +146,15 @@ async def test_a_server_started_later_is_found_after_the_recheck_interval(corpus
         assert (await directory.resolve()).small is None  # cached within the interval
         now[0] = 11
         assert (await directory.resolve()).small is not None
+
+
+async def test_each_endpoint_is_asked_with_its_own_key(corpus_dir: Path) -> None:
+    from pydantic import SecretStr
+
+    with FakeOpenAIServer(["phi4-mini"], api_key="small-secret") as small, FakeOpenAIServer(["gpt-oss:20b"], api_key="large-secret") as large:
+        settings = Settings(corpus_dir=corpus_dir, small_base_url=small.url, large_base_url=large.url,
+                            small_api_key=SecretStr("small-secret"), large_api_key=SecretStr("large-secret"), _env_file=None)
+        resolution = await _directory(settings).resolve()
+        assert resolution.problems == ()
+        assert resolution.small and resolution.small.model_id == "phi4-mini" and resolution.small.api_key == "small-secret"
+        assert resolution.large and resolution.large.model_id == "gpt-oss:20b" and resolution.large.api_key == "large-secret"

@@ -51,8 +51,11 @@ def default_reply(body: dict[str, Any]) -> Reply:
 class FakeOpenAIServer:
     """Start with `start()`; `url` ends in /v1; `requests` records every chat request body."""
 
-    def __init__(self, models: list[str], replies: dict[str, Reply | ReplyFor] | None = None, port: int = 0) -> None:
+    def __init__(
+        self, models: list[str], replies: dict[str, Reply | ReplyFor] | None = None, port: int = 0, api_key: str | None = None
+    ) -> None:
         self.models = list(models)
+        self.api_key = api_key  # when set, /v1 routes answer 401 without "Authorization: Bearer <key>"
         self.replies: dict[str, Reply | ReplyFor] = dict(replies or {})
         self.requests: list[dict[str, Any]] = []
         self.model_list_status = 200
@@ -104,7 +107,15 @@ class FakeOpenAIServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence access logs
                 pass
 
+            def _refused(self) -> bool:
+                if fake.api_key and self.path.startswith("/v1") and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    self._json(401, {"error": {"message": "invalid api key"}})
+                    return True
+                return False
+
             def do_GET(self) -> None:  # noqa: N802
+                if self._refused():
+                    return
                 if self.path.rstrip("/") == "/_log":  # test control: what was streamed, and when
                     self._json(200, {"log": fake.log, "requests": len(fake.requests)})
                     return
@@ -117,6 +128,8 @@ class FakeOpenAIServer:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self._refused():
+                    return
                 if self.path.rstrip("/") == "/_script":  # test control: {model: Reply fields} is the new script
                     fake.replies = {model: Reply(**fields) for model, fields in body.items()}  # {} = defaults
                     fake.log.clear()
