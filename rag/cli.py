@@ -400,6 +400,17 @@ def bench_retrieval(dataset: Path, engine: str | None, scale: int | None, split:
     click.echo(report_json(report) if as_json else report_text(report))
 
 
+def _sizes(text: str) -> list[int]:
+    """'1000,10000' -> [1000, 10000]; anything else is a usage error naming --sizes."""
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"{text!r}: give positive whole numbers separated by commas, e.g. 500,2000", param_hint="--sizes")
+    return sizes
+
+
 @bench.command("ingest")
 @click.option("--sizes", default="1000,10000,50000", show_default=True, help="Background corpus sizes, in chunks.")
 @click.option("--pdf-pages", default=100, show_default=True, type=click.IntRange(1))
@@ -410,11 +421,7 @@ def bench_ingest(sizes: str, pdf_pages: int, markdown_bytes: int, engine: str | 
     """Upload-to-searchable time for a PDF and a Markdown file, as the corpus grows."""
     from rag.bench.ingest import report_json, report_text, run_ingest_bench
 
-    try:
-        counts = [int(x) for x in sizes.split(",") if x.strip()]
-    except ValueError as exc:
-        raise click.BadParameter("comma-separated chunk counts, e.g. 1000,10000", param_hint="--sizes") from exc
-    rows = run_ingest_bench(counts, pdf_pages, markdown_bytes, _settings(engine=engine).engine)
+    rows = run_ingest_bench(_sizes(sizes), pdf_pages, markdown_bytes, _settings(engine=engine).engine)
     click.echo(report_json(rows) if as_json else report_text(rows))
 
 
@@ -427,7 +434,7 @@ def bench_ui(sizes: str, rate: float, repeats: int, as_json: bool) -> None:
     """Rendering lag in Chromium: from the server's last token to the whole answer on screen."""
     from rag.bench.ui import report_json, report_text, run_ui_bench
 
-    rows = run_ui_bench([int(x) for x in sizes.split(",") if x.strip()], rate, repeats)
+    rows = run_ui_bench(_sizes(sizes), rate, repeats)
     click.echo(report_json(rows) if as_json else report_text(rows))
 
 

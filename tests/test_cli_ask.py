@@ -109,3 +109,11 @@ def test_bench_ingest_json(corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
     (row,) = json.loads(result.output)
     assert row["background_chunks"] == 50 and row["pdf_pages"] == 3 and row["pdf_chunks"] >= 3
     assert row["markdown_chunks"] > 1 and row["pdf_total_ms"] >= row["pdf_parse_ms"]
+
+
+@pytest.mark.parametrize("command", ["ingest", "ui"])
+@pytest.mark.parametrize("sizes", ["many", "10,x", "0", ""])
+def test_bench_sizes_are_validated(command: str, sizes: str, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_CORPUS_DIR", str(corpus_dir))
+    result = CliRunner().invoke(cli, ["bench", command, "--sizes", sizes])
+    assert result.exit_code == 2 and "--sizes" in result.output and "Traceback" not in result.output
