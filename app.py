@@ -11,20 +11,27 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import chainlit as cl
-from chainlit.input_widget import Select, Slider
+from chainlit.step import TrueStepType
+from chainlit.input_widget import InputWidget, Select, Slider
 
+from rag import columns as compare_columns
+from rag import conversation as chat
+from rag import markdown as md
 from rag.batching import TokenBatcher
-from rag.config import Settings, load_settings
+from rag.config import BOUNDS, load_settings
+from rag.conversation import Conversation
 from rag.discovery import HOW_TO_CONNECT, Resolution
-from rag.errors import ConfigError, RagError
-from rag.pipeline import AnswerOptions
-from rag.prompt import Turn
-from rag.session import MODES, SessionStats, apply_chat_settings
-from rag.uploads import display_name, remove_temporary_files
-from rag.runtime import Services, build_services, upload_limits
+from rag.errors import ConfigError, RagError, UnsupportedDocument
+from rag.library import display_name
+from rag.options import MODES, ChatChoices
+from rag.runtime import Services, build_services
+from rag.session import SessionStats
+from rag.units import count, format_ms, format_size
 from rag.types import (
     Answer,
     Comparison,
@@ -42,34 +49,39 @@ from rag.types import (
 
 log = logging.getLogger("app")
 
-try:
-    SETTINGS: Settings = load_settings()
-except ConfigError as exc:  # the one place start-up fails: say which variable, then stop
-    sys.stderr.write(f"{exc}\n")
-    raise SystemExit(2) from None
-
+# The app's long-lived services (settings, index, model clients), built once by `startup()` and shared
+# by every chat session; nothing per-session lives here.
 _services: Services | None = None
 
 
 def services() -> Services:
-    """The app's shared services (built at start-up)."""
-    global _services
+    """The app's shared services."""
     if _services is None:
-        own_port = int(os.environ.get("CHAINLIT_PORT", "8000"))
-        _services = build_services(SETTINGS, own_port=own_port)
+        raise RuntimeError("the app has not started: on_app_startup builds the services")
     return _services
 
 
 @cl.on_app_startup
 async def startup() -> None:
-    """Remove upload leftovers of a crash, then index the corpus once, off the event loop."""
-    removed = await asyncio.to_thread(remove_temporary_files, SETTINGS.corpus_dir)
-    if removed:
-        log.warning("removed %d unfinished upload(s) left by an interrupted run", removed)
+    """Read the settings, build the services, remove upload leftovers of a crash, index the corpus."""
+    global _services
     try:
-        await services().retriever.refresh()
+        settings = load_settings()
+    except ConfigError as exc:
+        # The one place start-up fails: one line naming the variable. Raising here would make the server
+        # print its lifespan traceback around it.
+        sys.stderr.write(f"{exc}\n")
+        sys.stderr.flush()
+        os._exit(2)
+    svc = build_services(settings, own_port=int(os.environ.get("CHAINLIT_PORT", "8000")))
+    try:
+        removed = await asyncio.to_thread(svc.library.remove_leftovers)
+        if removed:
+            log.warning("removed %d unfinished upload(s) left by an interrupted run", removed)
+        await svc.retriever.refresh()
     except RagError as exc:
         log.error("corpus not indexed at start-up: %s", exc)
+    _services = svc
 
 
 @cl.on_app_shutdown
@@ -93,59 +105,59 @@ async def starters(user: object = None, language: object = None) -> list[cl.Star
 @cl.on_chat_start
 async def start() -> None:
     """Per-session state, and a notice saying which models answer (or how to connect one)."""
-    cl.user_session.set("history", [])
-    cl.user_session.set("stats", SessionStats())
     svc = services()
-    cl.user_session.set("options", svc.options)
-    cl.user_session.set("compare", False)
-    await cl.ChatSettings(_settings_widgets(svc.options)).send()
+    cl.user_session.set("conversation", chat.start(svc.options))
+    cl.user_session.set("stats", SessionStats())
+    await cl.ChatSettings(_settings_widgets(ChatChoices.of(svc.options))).send()
     try:
         documents = await svc.retriever.documents()
         resolution = await svc.directory.resolve()
     except RagError as exc:
-        await cl.Message(content=f"⚠️ {exc}").send()
+        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
         return
     served = sum(1 for d in documents if d.status == "ok")
     skipped = len(documents) - served
-    corpus = f"{served} documents in `{SETTINGS.corpus_dir}`" + (f" ({skipped} skipped: `/docs` says why)" if skipped else "")
+    corpus = f"{served} documents in {md.code(str(svc.settings.corpus_dir))}" + (f" ({skipped} skipped: `/docs` says why)" if skipped else "")
     await cl.Message(content=f"{_models_notice(resolution)}\n\nAnswering from {corpus}.", author="system").send()
 
 
-def _settings_widgets(options: AnswerOptions) -> list[object]:
-    policy = options.policy
+def _slider(name: str, label: str, initial: float) -> Slider:
+    """A chat-settings slider over the setting's own range (rag.config.BOUNDS)."""
+    bound = BOUNDS[name]
+    return Slider(id=name, label=label, initial=initial, min=bound.low, max=bound.high, step=bound.step)
+
+
+def _settings_widgets(choices: ChatChoices) -> list[InputWidget]:
     return [
-        Select(id="mode", label="Mode", items={label: value for value, label in MODES.items()}, initial_value=options.mode,
+        Select(id="mode", label="Mode", items={label: value for value, label in MODES.items()}, initial_value=choices.mode,
                description="Which model answers; Side by side runs both on the same sources."),
-        Slider(id="temperature", label="Temperature", initial=options.temperature, min=0, max=2, step=0.1),
-        Slider(id="top_k", label="Passages per answer (top-k)", initial=options.top_k, min=1, max=20, step=1),
-        Slider(id="small_max_tokens", label="phi-4-mini max tokens", initial=options.small_max_tokens, min=64, max=4096, step=64),
-        Slider(id="large_max_tokens", label="gpt-oss-20b max tokens (it reasons first: leave room)",
-               initial=options.large_max_tokens, min=256, max=8192, step=256),
-        Slider(id="min_answer_tokens", label="Escalate drafts shorter than (tokens)", initial=policy.min_answer_tokens,
-               min=0, max=100, step=1),
-        Slider(id="min_coverage", label="Escalate when retrieval coverage is below", initial=policy.min_coverage,
-               min=0, max=1, step=0.05),
-        Slider(id="skip_draft_coverage", label="Skip the draft when coverage is below", initial=policy.skip_draft_coverage,
-               min=0, max=1, step=0.05),
+        _slider("temperature", "Temperature", choices.temperature),
+        _slider("top_k", "Passages per answer (top-k)", choices.top_k),
+        _slider("small_max_tokens", "phi-4-mini max tokens", choices.small_max_tokens),
+        _slider("large_max_tokens", "gpt-oss-20b max tokens (it reasons first: leave room)", choices.large_max_tokens),
+        _slider("min_answer_tokens", "Escalate drafts shorter than (tokens)", choices.min_answer_tokens),
+        _slider("min_coverage", "Escalate when retrieval coverage is below", choices.min_coverage),
+        _slider("skip_draft_coverage", "Skip the draft when coverage is below", choices.skip_draft_coverage),
     ]
 
 
 @cl.on_settings_update
 async def settings_changed(values: dict[str, object]) -> None:
     """Apply to this session's next answers only."""
-    options, compare = apply_chat_settings(services().options, values)
-    cl.user_session.set("options", options)
-    cl.user_session.set("compare", compare)
+    cl.user_session.set("conversation", chat.choose(_conversation(), values))
 
 
-def _session_options() -> tuple[AnswerOptions, bool]:
-    options = cl.user_session.get("options") or services().options
-    return options, bool(cl.user_session.get("compare"))
+def _conversation() -> Conversation:
+    conversation = cl.user_session.get("conversation")
+    if not isinstance(conversation, Conversation):
+        conversation = chat.start(services().options)
+        cl.user_session.set("conversation", conversation)
+    return conversation
 
 
 def _session_stats() -> SessionStats:
     stats = cl.user_session.get("stats")
-    if stats is None:
+    if not isinstance(stats, SessionStats):
         stats = SessionStats()
         cl.user_session.set("stats", stats)
     return stats
@@ -168,15 +180,14 @@ async def update_chart(repost: bool = False) -> None:
 def _models_notice(resolution: Resolution) -> str:
     found = [r for r in (resolution.small, resolution.large) if r is not None]
     if not found:
-        problems = "\n".join(f"- {p}" for p in resolution.problems)
+        problems = "\n".join(f"- {md.plain(p)}" for p in resolution.problems)
         return (
             "**No model server found**, so answers are extracts of the documents (clearly labelled).\n\n"
             f"{problems}\n\n{HOW_TO_CONNECT}"
         )
-    lines = [f"- **{r.alias}** → `{r.model_id}` on {r.server.name} ({r.server.base_url})" for r in found]
-    missing = [p for p in resolution.problems]
-    if missing:
-        lines += [f"- ⚠️ {p}" for p in missing]
+    lines = [f"- **{md.plain(r.alias)}** → {md.code(r.model_id)} on {r.server.name} ({md.code(r.server.base_url)})"
+             for r in found]
+    lines += [f"- ⚠️ {md.plain(p)}" for p in resolution.problems]
     return "Connected models:\n" + "\n".join(lines)
 
 
@@ -199,21 +210,20 @@ async def answer(message: cl.Message) -> None:
         focus = await ingest(files, message)
         if not text:
             return
-    history: list[Turn] = cl.user_session.get("history") or []
-    options, compare = _session_options()
+    conversation = _conversation()
+    options = conversation.options(services().options)
     reply = cl.Message(content="")
     await reply.send()
-    view: _AnswerView = _CompareView(reply) if compare else _AnswerView(reply)
-    run = services().pipeline.compare if compare else services().pipeline.run
+    view: _AnswerView = _CompareView(reply) if conversation.side_by_side else _AnswerView(reply)
+    run = services().pipeline.compare if conversation.side_by_side else services().pipeline.run
     try:
-        async for event in run(message.content, history, options, focus or None):
+        async for event in run(message.content, conversation.turns(), options, focus or None):
             # Bookkeeping before rendering: once the answer shows, the user may send the next message.
             if isinstance(event, Answer):
-                remember(history, Turn(message.content, event.text))
+                cl.user_session.set("conversation", chat.remember_answer(_conversation(), message.content, event))
                 _session_stats().record_answer(event)
             elif isinstance(event, Comparison):
-                both = "\n\n".join(f"{c.alias}: {c.text}" for c in event.columns if c.text and not c.error)
-                remember(history, Turn(message.content, both))
+                cl.user_session.set("conversation", chat.remember_comparison(_conversation(), message.content, event))
                 _session_stats().record_comparison(event)
             await view.on(event)
             if isinstance(event, (Answer, Comparison)):
@@ -228,16 +238,10 @@ async def answer(message: cl.Message) -> None:
         await view.failed(f"Something went wrong while answering ({type(exc).__name__}: {exc}).")
 
 
-def remember(history: list[Turn], turn: Turn) -> None:
-    """Add a turn to this session's history (bounded: the prompt only uses the last few anyway)."""
-    history.append(turn)
-    cl.user_session.set("history", history[-20:])
-
-
-async def ingest(files: list[object], message: cl.Message) -> frozenset[str]:
+async def ingest(files: Sequence[object], message: cl.Message) -> frozenset[str]:
     """Store and index attached files before the message is answered; say what happened to each."""
     svc = services()
-    limits = upload_limits(SETTINGS)
+    limits = svc.library.limits
     if len(files) > limits.max_files:
         await cl.Message(content=f"⚠️ Too many files at once: {len(files)} (limit {limits.max_files}, "
                          "RAG_MAX_UPLOAD_FILES). None were added; attach fewer per message.").send()
@@ -248,25 +252,29 @@ async def ingest(files: list[object], message: cl.Message) -> frozenset[str]:
     stored: set[str] = set()
     for element in files:
         name = display_name(str(getattr(element, "name", "") or "file"))
+        shown = md.plain(name)
         try:
-            data = await asyncio.to_thread(Path(str(getattr(element, "path"))).read_bytes)
-            outcome = await svc.retriever.add_upload(name, data, SETTINGS.uploads_dir, limits)
-        except (OSError, RagError) as exc:
-            lines.append(f"⚠️ **{name}** was not added: {exc}")
+            data = await asyncio.to_thread(svc.library.read_file, Path(str(getattr(element, "path"))))
+            outcome = await svc.retriever.add_upload(name, data)
+        except UnsupportedDocument as exc:
+            lines.append(f"⚠️ **{shown}** was not added: {md.plain(exc.reason)}.")
+            continue
+        except RagError as exc:
+            lines.append(f"⚠️ **{shown}** was not added: {md.plain(str(exc))}")
             continue
         if outcome.status == "added":
-            pages = f" · {_count(outcome.pages, 'page')}" if outcome.pages else ""
-            step = cl.Step(name=f"upload · {name}{pages} · {_count(outcome.chunks, 'chunk')} · parse {_ms(outcome.parse_ms)} · "
-                           f"index {_ms(outcome.index_ms)}", type="tool", parent_id=summary.id, show_input=False)
-            step.output = f"stored as `{outcome.source}` ({outcome.size_bytes / 1024:.0f} KB)"
+            pages = f" · {count(outcome.pages, 'page')}" if outcome.pages else ""
+            step = cl.Step(name=f"upload · {name}{pages} · {count(outcome.chunks, 'chunk')} · parse {format_ms(outcome.parse_ms)} · "
+                           f"index {format_ms(outcome.index_ms)}", type="tool", parent_id=summary.id, show_input=False)
+            step.output = f"stored as {md.code(outcome.source or '')} ({format_size(outcome.size_bytes)})"
             await step.send()
-            lines.append(f"✅ **{name}** added as `{outcome.source}`: {_count(outcome.chunks, 'chunk')}{pages}.")
+            lines.append(f"✅ **{shown}** added as {md.code(outcome.source or '')}: {count(outcome.chunks, 'chunk')}{pages}.")
             stored.add(outcome.source or "")
         elif outcome.status == "duplicate":
-            lines.append(f"ℹ️ **{name}** is already in the corpus ({outcome.reason}).")
+            lines.append(f"ℹ️ **{shown}** is already in the corpus ({md.plain(outcome.reason or '')}).")
             stored.add(outcome.source or "")
         else:
-            lines.append(f"⚠️ **{name}** was not added: {outcome.reason}.")
+            lines.append(f"⚠️ **{shown}** was not added: {md.plain(outcome.reason or '')}.")
     summary.content = "\n".join(lines)
     await summary.update()
     return frozenset(s for s in stored if s)
@@ -278,20 +286,20 @@ async def show_documents() -> None:
     try:
         documents = await svc.retriever.documents()
     except RagError as exc:
-        await cl.Message(content=f"⚠️ {exc}").send()
+        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
         return
-    uploads_prefix = f"{SETTINGS.uploads_subdir}/"
+    uploads_prefix = f"{svc.settings.uploads_subdir}/"
     rows = ["| document | type | size | chunks | added | status |", "|---|---|---:|---:|---|---|"]
     actions = []
     for doc in documents:
         status = "ok" if doc.status == "ok" else f"skipped: {doc.reason}"
         added = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.modified)) if doc.modified else ""
-        rows.append(f"| `{doc.source}` | {doc.kind} | {doc.size_bytes / 1024:.0f} KB | {doc.chunks} | {added} | {_cell(status)} |")
+        rows.append(f"| {md.code(doc.source)} | {md.cell(doc.kind)} | {format_size(doc.size_bytes)} | {doc.chunks} | {added} | {md.cell(status)} |")
         if doc.source.startswith(uploads_prefix):
             actions.append(cl.Action(name="delete_document", payload={"source": doc.source},
                                      label=f"Delete {doc.source.removeprefix(uploads_prefix)}", icon="trash-2"))
     served = sum(d.chunks for d in documents)
-    head = f"**{len(documents)} documents, {served} chunks** in `{SETTINGS.corpus_dir}`."
+    head = f"**{len(documents)} documents, {served} chunks** in {md.code(str(svc.settings.corpus_dir))}."
     if not actions:
         head += " No uploads yet: attach PDF, DOCX, Markdown, text or HTML files with the paperclip."
     await cl.Message(content=head + "\n\n" + "\n".join(rows), actions=actions).send()
@@ -302,7 +310,7 @@ async def delete_document(action: cl.Action) -> None:
     """Delete an upload after confirmation."""
     source = str(action.payload.get("source", ""))
     choice = await cl.AskActionMessage(
-        content=f"Delete `{source}` and its chunks from the corpus? This cannot be undone.",
+        content=f"Delete {md.code(source)} and its chunks from the corpus? This cannot be undone.",
         actions=[
             cl.Action(name="confirm", payload={"value": "delete"}, label="Delete"),
             cl.Action(name="cancel", payload={"value": "keep"}, label="Keep"),
@@ -310,19 +318,15 @@ async def delete_document(action: cl.Action) -> None:
         timeout=300,
     ).send()
     if not choice or choice.get("payload", {}).get("value") != "delete":
-        await cl.Message(content=f"Kept `{source}`.").send()
+        await cl.Message(content=f"Kept {md.code(source)}.").send()
         return
     try:
-        await services().retriever.remove_document(source, SETTINGS.uploads_dir)
+        await services().retriever.remove_document(source)
     except RagError as exc:
-        await cl.Message(content=f"⚠️ {exc}").send()
+        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
         return
     await action.remove()
-    await cl.Message(content=f"Deleted `{source}`; its chunks are gone from the index.").send()
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    await cl.Message(content=f"Deleted {md.code(source)}; its chunks are gone from the index.").send()
 
 
 class _AnswerView:
@@ -334,11 +338,12 @@ class _AnswerView:
         self.batcher = TokenBatcher(self._flush, interval=0.04, per_char=0.000005)
         self.model_steps: dict[str, cl.Step] = {}
         self.streamed = ""
+        self.guard = md.StreamGuard()  # model text is untrusted: nothing in it may load while it streams
 
     async def _flush(self, text: str) -> None:
         await self.message.stream_token(text)
 
-    async def step(self, name: str, output: str = "", type: str = "tool") -> cl.Step:
+    async def step(self, name: str, output: str = "", type: TrueStepType = "tool") -> cl.Step:
         step = cl.Step(name=name, type=type, parent_id=self.message.id, show_input=False)
         step.output = output
         await step.send()
@@ -346,14 +351,14 @@ class _AnswerView:
 
     async def on(self, event: object) -> None:
         if isinstance(event, Retrieved):
-            await self.step(f"retrieve · {_ms(event.ms)}", _retrieval_summary(event), type="retrieval")
+            await self.step(f"retrieve · {format_ms(event.ms)}", _retrieval_summary(event), type="retrieval")
         elif isinstance(event, StageFinished):
-            await self.step(f"{event.name} · {_ms(event.ms)}", event.detail)
+            await self.step(f"{event.name} · {format_ms(event.ms)}", event.detail)
         elif isinstance(event, ModelStarted):
             await self._start_model(event)
         elif isinstance(event, TokenDelta):
             self.streamed += event.text
-            self.batcher.add(event.text)
+            self.batcher.add(self.guard.feed(event.text))
         elif isinstance(event, ModelFinished):  # reasoning deltas are not streamed: the step shows it at the end
             await self._model_finished(event.role, event.generation, event.cost_usd)
         elif isinstance(event, ModelFailed):
@@ -366,14 +371,14 @@ class _AnswerView:
 
     async def _start_model(self, event: ModelStarted) -> None:
         self.model_steps[event.role] = await self.step(
-            f"{event.alias} · waiting for first token", f"`{event.model_id}` at {event.endpoint}", type="llm"
+            f"{event.alias} · waiting for first token", f"{md.code(event.model_id)} at {md.code(event.endpoint)}", type="llm"
         )
 
     async def _model_failed(self, event: ModelFailed) -> None:
         step = self.model_steps.get(event.role)
         if step is not None:
             step.name = f"{event.alias} · failed"
-            step.output = event.message
+            step.output = md.plain(event.message)
             await step.update()
 
     async def _model_finished(self, role: str, gen: Generation, cost: float) -> None:
@@ -382,18 +387,18 @@ class _AnswerView:
             return
         estimated = " (estimated)" if gen.usage_estimated else ""
         step.name = (
-            f"{gen.alias} · first token {_ms(gen.first_token_ms)} · {gen.tokens_per_s:.0f} tok/s"
+            f"{gen.alias} · first token {format_ms(gen.first_token_ms)} · {gen.tokens_per_s:.0f} tok/s"
         )
         details = [
-            f"model `{gen.model_id}` at {gen.endpoint}",
-            f"time to first token {_ms(gen.first_token_ms)}, generation {_ms(gen.generation_ms)}, "
+            f"model {md.code(gen.model_id)} at {md.code(gen.endpoint)}",
+            f"time to first token {format_ms(gen.first_token_ms)}, generation {format_ms(gen.generation_ms)}, "
             f"{gen.completion_tokens} completion tokens{estimated}, {gen.prompt_tokens} prompt tokens",
             f"estimated cost ${cost:.6f} (hypothetical cloud prices)",
         ]
         if gen.mean_logprob is not None:
             details.append(f"mean token logprob {gen.mean_logprob:.2f}")
         if gen.reasoning:
-            details.append(f"\n**Reasoning** ({gen.reasoning_format or 'separate'}, not part of the answer):\n\n{gen.reasoning}")
+            details.append(f"\n**Reasoning** ({gen.reasoning_format or 'separate'}, not part of the answer):\n\n{md.safe_answer(gen.reasoning)}")
         step.output = "\n".join(details)
         await step.update()
 
@@ -411,40 +416,40 @@ class _AnswerView:
         if event.escalate and event.applied:
             draft_step = self.model_steps.get("draft")
             if draft_step is not None and self.streamed:  # keep the replaced draft, collapsed in its step
-                draft_step.output += f"\n\n**Draft** (replaced by {event.target}'s answer):\n\n{self.streamed.strip()}"
+                draft_step.output += f"\n\n**Draft** (replaced by {event.target}'s answer):\n\n{md.safe_answer(self.streamed.strip())}"
                 await draft_step.update()
             await self._clear_stream()
-            await self.step(_escalation_name(event), "\n".join(f"- {r}" for r in event.reasons) + f"\n\ndecided in {_ms(event.ms)}")
+            await self.step(_escalation_name(event), "\n".join(f"- {r}" for r in event.reasons) + f"\n\ndecided in {format_ms(event.ms)}")
         elif event.escalate:
             await self.step(f"escalation not applied ({reasons})"[:180], "The policy would escalate, but this mode or setup does not allow it.")
         else:
-            await self.step(f"escalation · not needed · {_ms(event.ms)}", "The draft passed every check of the escalation policy.")
+            await self.step(f"escalation · not needed · {format_ms(event.ms)}", "The draft passed every check of the escalation policy.")
 
     async def _answer(self, result: Answer) -> None:
         await self.batcher.close()
-        lines = [result.text]
+        lines = [md.safe_answer(result.text)]
         if result.note:
-            lines.append(f"\n> ℹ️ {result.note}")
+            lines.append(f"\n> ℹ️ {md.plain(result.note)}")
         footer = f"{result.model}"
         if result.model != "extractive":
             usage = f"{result.prompt_tokens} + {result.completion_tokens} tokens" + (" (estimated)" if result.usage_estimated else "")
             footer += f" · {result.mode} mode · {usage} · ${result.cost_usd:.6f} (hypothetical)"
             if result.escalated:
                 footer += " · escalated"
-        footer += f" · {_ms(result.timings_ms.get('total', 0.0))} total"
+        footer += f" · {format_ms(result.timings_ms.get('total', 0.0))} total"
         lines.append(f"\n*{footer}*")
         self.message.content = "\n".join(lines)
-        self.message.elements = [_sources_element(result.sources, result.cited)] if result.sources else []
+        self.message.elements = _elements(_sources_element(result.sources, result.cited)) if result.sources else []
         await self.message.update()
 
     async def stopped(self) -> None:
         await self.batcher.close()
-        self.message.content = (self.streamed + "\n\n*(stopped)*").strip()
+        self.message.content = (md.safe_answer(self.streamed) + "\n\n*(stopped)*").strip()
         await self.message.update()
 
     async def failed(self, text: str) -> None:
         await self.batcher.close()
-        self.message.content = f"⚠️ {text}"
+        self.message.content = f"⚠️ {md.plain(text)}"
         await self.message.update()
 
 
@@ -453,18 +458,18 @@ class _CompareView(_AnswerView):
 
     def __init__(self, message: cl.Message) -> None:
         super().__init__(message)
-        self.columns: dict[str, dict[str, object]] = {}
+        self.columns: compare_columns.Columns = {}
         self.element = cl.CustomElement(name="Compare", props={"columns": [], "sources": 0}, display="inline")
         # Each element update writes a file and re-renders the element: 4 per second is smooth enough.
         self.batcher = TokenBatcher(self._refresh, interval=0.25)
         self.shown = False
 
     async def _refresh(self, _: str = "") -> None:
-        self.element.props = {**self.element.props, "columns": list(self.columns.values())}
+        self.element.props = {**self.element.props, "columns": compare_columns.props(self.columns)}
         if not self.shown:
             self.shown = True
             self.message.content = "**Side by side**: phi-4-mini and gpt-oss-20b on the same question and sources."
-            self.message.elements = [self.element]
+            self.message.elements = _elements(self.element)
             await self.message.update()
         else:
             await self.element.update()
@@ -472,28 +477,17 @@ class _CompareView(_AnswerView):
     async def on(self, event: object) -> None:
         if isinstance(event, Retrieved):
             self.element.props["sources"] = len(event.result.passages)
+        if isinstance(event, (ModelStarted, TokenDelta, ReasoningDelta, ModelFinished, ModelFailed)):
+            self.columns = compare_columns.advance(self.columns, event)
         if isinstance(event, ModelStarted):
-            self.columns[event.role] = {"alias": event.alias, "model_id": event.model_id, "status": "waiting",
-                                        "text": "", "reasoning": ""}
             await self._start_model(event)
             await self._refresh()
         elif isinstance(event, (TokenDelta, ReasoningDelta)):
-            column = self.columns.get(event.role)
-            if column is not None:
-                key = "text" if isinstance(event, TokenDelta) else "reasoning"
-                column[key] = str(column[key]) + event.text
-                column["status"] = "streaming"
-                self.batcher.add(event.text)
+            self.batcher.add(event.text)
         elif isinstance(event, ModelFinished):
             await self._model_finished(event.role, event.generation, event.cost_usd)
-            column = self.columns.get(event.role)
-            if column is not None:  # the faster model's numbers show while the other still streams
-                column.update(_column_metrics(event.generation, event.cost_usd))
-                await self._refresh()
+            await self._refresh()
         elif isinstance(event, ModelFailed):
-            column = self.columns.get(event.role)
-            if column is not None:
-                column.update(status="error", error=event.message)
             await self._model_failed(event)
         elif isinstance(event, Comparison):
             await self._comparison(event)
@@ -502,22 +496,14 @@ class _CompareView(_AnswerView):
 
     async def _comparison(self, result: Comparison) -> None:
         await self.batcher.close()
-        columns = []
-        for column in result.columns:
-            shown: dict[str, object] = {"alias": column.alias, "model_id": column.model_id, "status": "error",
-                                        "text": column.text, "reasoning": column.reasoning, "error": column.error,
-                                        "cited": list(column.cited)}
-            if column.generation is not None:
-                shown.update(_column_metrics(column.generation, column.cost_usd))
-            columns.append(shown)
-        self.columns = {str(i): c for i, c in enumerate(columns)}
-        self.element.props = {"columns": columns, "sources": len(result.sources)}
+        self.columns = compare_columns.finished(result)
+        self.element.props = {"columns": compare_columns.props(self.columns), "sources": len(result.sources)}
         lines = ["**Side by side**: " + " vs ".join(f"{c.alias}" for c in result.columns) + ", same question and sources."]
         total_cost = sum(c.cost_usd for c in result.columns)
-        lines.append(f"\n*compare mode · both models · ${total_cost:.6f} (hypothetical) · {_ms(result.timings_ms.get('total', 0.0))} total*")
+        lines.append(f"\n*compare mode · both models · ${total_cost:.6f} (hypothetical) · {format_ms(result.timings_ms.get('total', 0.0))} total*")
         self.message.content = "\n".join(lines)
         cited = tuple(sorted({n for c in result.columns for n in c.cited}))
-        self.message.elements = [self.element] + ([_sources_element(result.sources, cited)] if result.sources else [])
+        self.message.elements = _elements(self.element, *([_sources_element(result.sources, cited)] if result.sources else []))
         await self.message.update()
 
     async def stopped(self) -> None:
@@ -526,11 +512,9 @@ class _CompareView(_AnswerView):
         await self.message.update()
 
 
-def _column_metrics(g: Generation, cost: float) -> dict[str, object]:
-    """A finished model's numbers for its column of the Compare element."""
-    return {"status": "done", "text": g.text, "reasoning": g.reasoning, "ttft_ms": g.first_token_ms,
-            "total_ms": g.last_token_ms, "tokens": g.completion_tokens, "tok_s": g.tokens_per_s, "cost": cost,
-            "estimated": g.usage_estimated}
+def _elements(*elements: cl.CustomElement) -> list[Any]:
+    """Elements for `Message.elements` (typed there with an unbound TypeVar that no list satisfies)."""
+    return list(elements)
 
 
 def _escalation_name(event: EscalationDecided) -> str:
@@ -545,11 +529,11 @@ def _escalation_name(event: EscalationDecided) -> str:
 def _retrieval_summary(event: Retrieved) -> str:
     s = event.result.signals
     lines = [
-        f"query: {event.query!r}",
+        f"query: {md.code(repr(event.query))}",
         f"top score {s.top_score:.2f}, margin {s.margin:.2f}, coverage {s.coverage:.0%} "
         f"(idf-weighted {s.weighted_coverage:.0%}) of {s.query_terms} terms",
     ]
-    lines += [f"{p.rank}. `{p.chunk.location}` · score {p.score:.2f}" for p in event.result.passages]
+    lines += [f"{p.rank}. {md.code(p.chunk.location)} · score {p.score:.2f}" for p in event.result.passages]
     return "\n".join(lines)
 
 
@@ -562,10 +546,3 @@ def _sources_element(sources: tuple[SourceRef, ...], cited: tuple[int, ...]) -> 
         for ref in sources
     ]})
 
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _ms(ms: float) -> str:
-    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"

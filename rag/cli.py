@@ -16,6 +16,7 @@ from rag.config import Settings, load_settings
 from rag.engines import ENGINES
 from rag.errors import RagError
 from rag.runtime import build_retriever
+from rag.units import format_size
 from rag.types import (
     Answer,
     DocumentInfo,
@@ -64,7 +65,7 @@ def corpus_list(as_json: bool, corpus_dir: Path | None) -> None:
         retriever.warm_up()
     except RagError as exc:
         raise click.ClickException(str(exc)) from exc
-    documents = retriever.corpus.documents()
+    documents = retriever.library.documents()
     if as_json:
         click.echo(json.dumps([_document_json(d) for d in documents], indent=2))
         return
@@ -85,23 +86,33 @@ def corpus_add(paths: tuple[Path, ...]) -> None:
 
 
 async def _corpus_add(settings: Settings, paths: tuple[Path, ...]) -> None:
-    from rag.runtime import upload_limits
-    from rag.uploads import remove_temporary_files
+    from rag.errors import UnsupportedDocument
+    from rag.runtime import build_library
 
-    retriever = build_retriever(settings)
-    remove_temporary_files(settings.uploads_dir)
+    library = build_library(settings)
+    retriever = build_retriever(settings, library)
     rejected = 0
-    for path in paths:
-        outcome = await retriever.add_upload(path.name, path.read_bytes(), settings.uploads_dir, upload_limits(settings))
-        if outcome.status == "added":
-            pages = f", {outcome.pages} pages" if outcome.pages else ""
-            click.echo(f"added {path} as {outcome.source} ({outcome.chunks} chunks{pages}; parsed in "
-                       f"{outcome.parse_ms:.0f} ms, indexed in {outcome.index_ms:.0f} ms)")
-        elif outcome.status == "duplicate":
-            click.echo(f"skipped {path}: {outcome.reason}")
-        else:
-            rejected += 1
-            click.echo(f"rejected {path}: {outcome.reason}", err=True)
+    try:
+        await asyncio.to_thread(library.remove_leftovers)
+        for path in paths:
+            try:
+                data = await asyncio.to_thread(library.read_file, path)  # size-checked before reading
+            except UnsupportedDocument as exc:
+                rejected += 1
+                click.echo(f"rejected {path}: {exc.reason}", err=True)
+                continue
+            outcome = await retriever.add_upload(path.name, data)
+            if outcome.status == "added":
+                pages = f", {outcome.pages} pages" if outcome.pages else ""
+                click.echo(f"added {path} as {outcome.source} ({outcome.chunks} chunks{pages}; parsed in "
+                           f"{outcome.parse_ms:.0f} ms, indexed in {outcome.index_ms:.0f} ms)")
+            elif outcome.status == "duplicate":
+                click.echo(f"skipped {path}: {outcome.reason}")
+            else:
+                rejected += 1
+                click.echo(f"rejected {path}: {outcome.reason}", err=True)
+    except RagError as exc:  # a failed write, or the folder locked by another process for too long
+        raise click.ClickException(str(exc)) from exc
     if rejected:
         sys.exit(1)
 
@@ -112,13 +123,16 @@ def corpus_remove(name: str) -> None:
     """Delete an uploaded document (a path as `rag corpus list` shows it, or its file name)."""
     settings = _settings()
     retriever = build_retriever(settings)
-    retriever.warm_up()
-    sources = [d.source for d in retriever.corpus.documents()]
+    try:
+        retriever.warm_up()
+    except RagError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sources = [d.source for d in retriever.library.documents()]
     matches = [s for s in sources if s == name] or [s for s in sources if s.rsplit("/", 1)[-1] == name]
     if len(matches) != 1:
         raise click.ClickException(f"no single document named {name!r}" + (f" (matches: {', '.join(matches)})" if matches else ""))
     try:
-        asyncio.run(retriever.remove_document(matches[0], settings.uploads_dir))
+        asyncio.run(retriever.remove_document(matches[0]))
     except RagError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"removed {matches[0]}")
@@ -134,17 +148,9 @@ def _documents_table(documents: list[DocumentInfo]) -> str:
     rows = [("DOCUMENT", "TYPE", "SIZE", "CHUNKS", "STATUS")]
     for d in documents:
         status = "ok" if d.status == "ok" else f"skipped: {d.reason}"
-        rows.append((d.source, d.kind, _size(d.size_bytes), str(d.chunks), status))
+        rows.append((d.source, d.kind, format_size(d.size_bytes), str(d.chunks), status))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
 
 
 # --- search -------------------------------------------------------------------------------------------
@@ -304,7 +310,7 @@ def answer_json(answer: Answer) -> dict[str, object]:
             for r in answer.sources
         ],
         "cited": list(answer.cited),
-        "timings_ms": answer.timings_ms,
+        "timings_ms": dict(answer.timings_ms),
         "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
                   "estimated": answer.usage_estimated},
         "cost_usd": answer.cost_usd,
@@ -421,7 +427,7 @@ def bench_ingest(sizes: str, pdf_pages: int, markdown_bytes: int, engine: str | 
     """Upload-to-searchable time for a PDF and a Markdown file, as the corpus grows."""
     from rag.bench.ingest import report_json, report_text, run_ingest_bench
 
-    rows = run_ingest_bench(_sizes(sizes), pdf_pages, markdown_bytes, _settings(engine=engine).engine)
+    rows = run_ingest_bench(_settings(engine=engine), _sizes(sizes), pdf_pages, markdown_bytes)
     click.echo(report_json(rows) if as_json else report_text(rows))
 
 

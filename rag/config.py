@@ -7,6 +7,7 @@ rather than nested (nesting would make them `RAG_CORPUS__DIR`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -14,9 +15,31 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
+from rag.types import Mode
 
 Engine = Literal["rank-bm25", "bm25s"]
-Mode = Literal["auto", "small", "large"]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The allowed range of a setting the chat can also change; `step` is the chat slider's step."""
+
+    low: float
+    high: float
+    step: float
+
+
+# One table for every setting a chat session may override: the Settings fields below take their ranges
+# from it, the chat's sliders show exactly these ranges, and values sent by a browser are clamped to them.
+BOUNDS: dict[str, Bound] = {
+    "temperature": Bound(0, 2, 0.1),
+    "top_k": Bound(1, 50, 1),
+    "small_max_tokens": Bound(16, 32768, 16),
+    "large_max_tokens": Bound(64, 65536, 64),
+    "min_answer_tokens": Bound(0, 500, 1),
+    "min_coverage": Bound(0, 1, 0.05),
+    "skip_draft_coverage": Bound(0, 1, 0.05),
+}
 
 
 class Settings(BaseSettings):
@@ -41,10 +64,13 @@ class Settings(BaseSettings):
     max_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused.")
     max_upload_files: int = Field(10, ge=1, le=100, description="Files accepted in one chat message.")
     max_corpus_mb: float = Field(500.0, gt=0, description="Uploads that would grow the corpus past this are refused.")
+    follow_external_links: bool = Field(
+        False, description="Index symbolic links whose target is outside the corpus folder (off: they are skipped)."
+    )
 
     # --- retrieval --------------------------------------------------------------------------------
     engine: Engine = Field("rank-bm25", description="BM25 engine: rank-bm25 (default) or bm25s (large corpora).")
-    top_k: int = Field(5, ge=1, le=50, description="Passages given to the model.")
+    top_k: int = Field(5, ge=BOUNDS["top_k"].low, le=BOUNDS["top_k"].high, description="Passages given to the model.")
     bm25_k1: float = Field(1.2, gt=0, le=5, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
 
@@ -62,10 +88,10 @@ class Settings(BaseSettings):
     small_api_key: SecretStr | None = None
     large_api_key: SecretStr | None = None
     mode: Mode = Field("auto", description="auto (escalate when needed), small or large.")
-    temperature: float = Field(0.2, ge=0, le=2)
-    small_max_tokens: int = Field(512, ge=16, le=32768)
+    temperature: float = Field(0.2, ge=BOUNDS["temperature"].low, le=BOUNDS["temperature"].high)
+    small_max_tokens: int = Field(512, ge=BOUNDS["small_max_tokens"].low, le=BOUNDS["small_max_tokens"].high)
     # gpt-oss spends tokens on reasoning before its final channel: give it room (FACTS.md).
-    large_max_tokens: int = Field(2048, ge=64, le=65536)
+    large_max_tokens: int = Field(2048, ge=BOUNDS["large_max_tokens"].low, le=BOUNDS["large_max_tokens"].high)
     connect_timeout_s: float = Field(3.0, gt=0, description="Connecting to a model server.")
     # CPU-served models take tens of seconds before the first token on long prompts (FACTS.md: 38 s
     # per phi-4-mini answer in the workshop), so the defaults are generous.
@@ -76,11 +102,11 @@ class Settings(BaseSettings):
     history_turns: int = Field(3, ge=0, le=20, description="Recent question/answer pairs kept in the prompt.")
 
     # --- escalation -------------------------------------------------------------------------------
-    min_answer_tokens: int = Field(12, ge=0, description="Drafts shorter than this escalate.")
-    min_coverage: float = Field(0.5, ge=0, le=1, description="Share of query terms the top passage must hold.")
+    min_answer_tokens: int = Field(12, ge=BOUNDS["min_answer_tokens"].low, le=BOUNDS["min_answer_tokens"].high, description="Drafts shorter than this escalate.")
+    min_coverage: float = Field(0.5, ge=BOUNDS["min_coverage"].low, le=BOUNDS["min_coverage"].high, description="Share of query terms the top passage must hold.")
     min_top_score: float = Field(0.0, ge=0, description="Top BM25 score below this is weak support (0 = off).")
     skip_draft_coverage: float = Field(
-        0.2, ge=0, le=1, description="Below this coverage the draft is skipped: straight to the large model."
+        0.2, ge=BOUNDS["skip_draft_coverage"].low, le=BOUNDS["skip_draft_coverage"].high, description="Below this coverage the draft is skipped: straight to the large model."
     )
     min_mean_logprob: float = Field(-1.5, le=0, description="Mean token logprob below this escalates.")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from rag.types import Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
 
-# Files the uploader writes before renaming them into place (rag/uploads); never indexed.
+# Files the library writes before renaming them into place (rag/library); never indexed.
 TEMP_PREFIX = ".tmp-"
+
+DocumentKey = tuple[str, str]  # (source, content hash): stable while a document's content is unchanged
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,16 @@ class Corpus:
     """Documents under one folder, parsed and chunked, cached by (size, mtime) and content hash."""
 
     def __init__(
-        self, root: Path, tokenizer: Tokenizer, chunk_tokens: int, chunk_overlap: int, limits: ParseLimits
+        self,
+        root: Path,
+        tokenizer: Tokenizer,
+        chunk_tokens: int,
+        chunk_overlap: int,
+        limits: ParseLimits,
+        follow_external_links: bool = False,
     ) -> None:
         self.root = root
+        self._follow_external_links = follow_external_links
         self._tokenizer = tokenizer
         self._chunk_tokens = chunk_tokens
         self._chunk_overlap = chunk_overlap
@@ -72,15 +82,22 @@ class Corpus:
         changed: list[str] = []
         for path in self._walk():
             source = path.relative_to(self.root).as_posix()
+            refused: str | None = None
             try:
-                stat = path.stat()
+                info = path.lstat()
+                if stat.S_ISLNK(info.st_mode):
+                    refused = self._refused_link(path)
+                    info = path.lstat() if refused else path.stat()
             except OSError:
                 continue  # deleted between listing and stat
             previous = old.get(source)
-            if previous and previous.mtime_ns == stat.st_mtime_ns and previous.size == stat.st_size:
+            if previous and previous.mtime_ns == info.st_mtime_ns and previous.size == info.st_size:
                 new[source] = previous
                 continue
-            entry = self._load(path, source, stat.st_size, stat.st_mtime_ns, stat.st_mtime)
+            if refused:
+                entry = self._skipped(path, source, info, refused)
+            else:
+                entry = self._load(path, source, info.st_size, info.st_mtime_ns, info.st_mtime)
             if previous and previous.info.content_hash == entry.info.content_hash and entry.info.content_hash:
                 new[source] = replace(previous, mtime_ns=entry.mtime_ns, size=entry.size)  # touched, not edited
                 continue
@@ -98,7 +115,7 @@ class Corpus:
         """Every chunk of every served document, in path order."""
         return [c for k in sorted(self._entries) for c in self._entries[k].chunks]
 
-    def document_chunks(self) -> dict[tuple[str, str], tuple[Chunk, ...]]:
+    def document_chunks(self) -> dict[DocumentKey, tuple[Chunk, ...]]:
         """Chunks keyed by (source, content hash): a stable key for caching analysed terms."""
         return {(k, e.info.content_hash): e.chunks for k, e in sorted(self._entries.items()) if e.chunks}
 
@@ -144,6 +161,25 @@ class Corpus:
                 paths.append(Path(directory) / name)
         return paths
 
+    def _refused_link(self, path: Path) -> str | None:
+        """Why a symbolic link is not followed, or None when it may be."""
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "broken symbolic link (its target does not exist or loops)"
+        if self._follow_external_links:
+            return None
+        root = self.root.resolve()
+        if target != root and root not in target.parents:
+            return "symbolic link to a file outside the corpus folder (set RAG_FOLLOW_EXTERNAL_LINKS=true to allow)"
+        return None
+
+    def _skipped(self, path: Path, source: str, info: os.stat_result, reason: str) -> _Entry:
+        kind = kind_of(path.name) or path.suffix.lower().lstrip(".") or "unknown"
+        log.info("skipping %s: %s", source, reason)
+        document = DocumentInfo(source, kind, info.st_size, 0, "skipped", reason, modified=info.st_mtime)
+        return _Entry(document, (), info.st_mtime_ns, info.st_size)
+
     def _load(self, path: Path, source: str, size: int, mtime_ns: int, mtime: float) -> _Entry:
         kind = kind_of(path.name) or path.suffix.lower().lstrip(".") or "unknown"
 
@@ -154,14 +190,10 @@ class Corpus:
 
         if kind_of(path.name) is None:
             return skipped(f"unsupported file type '{path.suffix or path.name}'")
-        if size > self._limits.max_bytes:
-            return skipped(
-                f"file is {size / 2**20:.1f} MB, over the limit of {self._limits.max_bytes / 2**20:.0f} MB (RAG_MAX_FILE_MB)"
-            )
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            return skipped(f"cannot be read ({exc.strerror or exc})")
+            data = read_regular_file(path, self._limits.max_bytes)
+        except UnsupportedDocument as exc:
+            return skipped(exc.reason)
         digest = hashlib.sha256(data).hexdigest()
         try:
             parsed = parse_bytes(data, path.name, self._limits)
@@ -172,3 +204,52 @@ class Corpus:
             return skipped("no text to index", digest)
         info = DocumentInfo(source, kind, len(data), len(chunks), "ok", None, parsed.pages, mtime, digest)
         return _Entry(info, tuple(chunks), mtime_ns, len(data))
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file, never more than `max_bytes` read whatever its size claims.
+
+    Opened non-blocking and checked with fstat on the open descriptor, so a FIFO, a device or a socket
+    under a document's name is refused at once instead of blocking or reading without end, even if the
+    file was swapped between listing and opening. Raises UnsupportedDocument with the reason.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UnsupportedDocument(f"cannot be read ({exc.strerror or exc})") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsupportedDocument(f"not a regular file ({_file_type(info.st_mode)}); only regular files are read")
+        if info.st_size > max_bytes:
+            raise UnsupportedDocument(_too_large(info.st_size, max_bytes))
+        pieces: list[bytes] = []
+        total = 0
+        while total <= max_bytes:
+            try:
+                piece = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            except OSError as exc:
+                raise UnsupportedDocument(f"cannot be read ({exc.strerror or exc})") from exc
+            if not piece:
+                break
+            pieces.append(piece)
+            total += len(piece)
+        if total > max_bytes:  # it grew after fstat, or its size lies (a /proc or FUSE file)
+            raise UnsupportedDocument(
+                f"more than {max_bytes / 2**20:.0f} MB could be read, over the limit (RAG_MAX_FILE_MB)"
+            )
+        return b"".join(pieces)
+    finally:
+        os.close(fd)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"file is {size / 2**20:.1f} MB, over the limit of {limit / 2**20:.0f} MB (RAG_MAX_FILE_MB)"
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "a special file"

@@ -21,8 +21,9 @@ from pydantic import SecretStr
 
 from rag.config import Settings
 from rag.errors import ModelUnavailable
-from rag.models import OpenAICompatibleModel, Timeouts
+from rag.models import ChatModel, OpenAICompatibleModel, Timeouts
 from rag.tokens import Tokenizer
+from rag.types import Kind
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ResolvedModel:
     alias: str
     model_id: str
     server: Server
-    api_key: str
+    api_key: SecretStr  # secret to the edge: only the HTTP client reads its value
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,9 @@ def resolve_alias(wanted: str, available: tuple[str, ...] | list[str]) -> str | 
 # --- servers ------------------------------------------------------------------------------------------
 
 
-async def list_models(client: httpx.AsyncClient, base_url: str, api_key: str | None = None) -> tuple[str, ...]:
+async def list_models(client: httpx.AsyncClient, base_url: str, api_key: SecretStr | None = None) -> tuple[str, ...]:
     """The model ids an endpoint serves; ModelUnavailable when it is not an OpenAI-compatible server."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = {"Authorization": f"Bearer {api_key.get_secret_value()}"} if api_key is not None else {}
     url = base_url.rstrip("/") + "/models"
     try:
         response = await client.get(url, headers=headers)
@@ -224,10 +225,10 @@ class ModelDirectory:
         timeout = httpx.Timeout(s.discovery_timeout_s * 4, connect=s.discovery_timeout_s)
         async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
             # Each endpoint is asked with the key its model will use (a per-model key wins).
-            explicit: dict[str, tuple[str, str]] = {}
+            explicit: dict[str, tuple[str, SecretStr]] = {}
             for url, variable, key in (
-                (s.small_base_url, "RAG_SMALL_BASE_URL", self._key(_secret(s.small_api_key))),
-                (s.large_base_url, "RAG_LARGE_BASE_URL", self._key(_secret(s.large_api_key))),
+                (s.small_base_url, "RAG_SMALL_BASE_URL", self._key(s.small_api_key)),
+                (s.large_base_url, "RAG_LARGE_BASE_URL", self._key(s.large_api_key)),
                 (s.base_url, "RAG_BASE_URL", self._key(None)),
             ):
                 if url:
@@ -247,7 +248,7 @@ class ModelDirectory:
                 known = {x.base_url for x in servers}
                 servers.extend(p for p in await probe_ports(client, self._ports, self.own_port) if p.base_url not in known)
 
-        def pick(role: str, alias: str, role_url: str | None, key: str | None) -> ResolvedModel | None:
+        def pick(role: str, alias: str, role_url: str | None, key: SecretStr | None) -> ResolvedModel | None:
             target = (role_url or s.base_url or "").rstrip("/")
             pool = [x for x in servers if not target or x.base_url == target]
             for server in pool:
@@ -259,8 +260,8 @@ class ModelDirectory:
                 problems.append(f"{alias}: not served by {', '.join(x.base_url for x in pool)} (models: {listed})")
             return None
 
-        small = pick("small", s.small_model, s.small_base_url, _secret(s.small_api_key))
-        large = pick("large", s.large_model, s.large_base_url, _secret(s.large_api_key))
+        small = pick("small", s.small_model, s.small_base_url, s.small_api_key)
+        large = pick("large", s.large_model, s.large_base_url, s.large_api_key)
         if not servers and not problems:
             tried = ", ".join(f"{n} :{p}" for p, n in self._ports)
             problems.append(f"no model server found (tried {tried or 'nothing'})")
@@ -270,12 +271,8 @@ class ModelDirectory:
     def _ports(self) -> tuple[tuple[int, str], ...]:
         return KNOWN_PORTS if self.ports is None else self.ports
 
-    def _key(self, role_key: str | None) -> str:
-        return role_key or self.settings.api_key.get_secret_value()
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
+    def _key(self, role_key: SecretStr | None) -> SecretStr:
+        return role_key if role_key is not None and role_key.get_secret_value() else self.settings.api_key
 
 
 def _server_name(url: str) -> str:
@@ -285,6 +282,22 @@ def _server_name(url: str) -> str:
             if int(port.group(1)) == known_port:
                 return name
     return "OpenAI-compatible server"
+
+
+class DirectoryModels:
+    """The pipeline's ModelProvider, backed by discovery."""
+
+    def __init__(self, directory: ModelDirectory) -> None:
+        self._directory = directory
+
+    async def get(self, kind: Kind) -> ChatModel | None:
+        """The resolved model for a kind, or None."""
+        resolved = (await self._directory.resolve()).get(kind)
+        return self._directory.model(resolved) if resolved else None
+
+    def report_unavailable(self, kind: Kind) -> None:
+        """Re-discover on the next request."""
+        self._directory.invalidate()
 
 
 HOW_TO_CONNECT = (

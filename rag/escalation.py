@@ -9,30 +9,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.config import Settings
 from rag.types import SupportSignals
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Thresholds, from Settings."""
+    """Thresholds (built from Settings by `rag.options.policy`)."""
 
     min_answer_tokens: int = 12
     min_coverage: float = 0.5
     min_top_score: float = 0.0
     skip_draft_coverage: float = 0.2
     min_mean_logprob: float = -1.5
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
-        """The policy the settings describe."""
-        return cls(
-            min_answer_tokens=settings.min_answer_tokens,
-            min_coverage=settings.min_coverage,
-            min_top_score=settings.min_top_score,
-            skip_draft_coverage=settings.skip_draft_coverage,
-            min_mean_logprob=settings.min_mean_logprob,
-        )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from openai import APIConnectionError, APIStatusError, APITimeoutError, AsyncOpenAI, OpenAIError, Timeout
+from pydantic import SecretStr
 
 from rag.errors import ModelError, ModelTimeout, ModelUnavailable, NoFinalAnswer, StreamInterrupted
 from rag.reasoning import ReasoningSplitter
@@ -66,7 +67,7 @@ class OpenAICompatibleModel:
         alias: str,
         model_id: str,
         endpoint: str,
-        api_key: str,
+        api_key: SecretStr | None,
         tokenizer: Tokenizer,
         timeouts: Timeouts = Timeouts(),
         clock: Clock = time.perf_counter,
@@ -84,7 +85,7 @@ class OpenAICompatibleModel:
         self._harmony = "gpt-oss" in f"{alias} {model_id}".lower()
         self._client = AsyncOpenAI(
             base_url=endpoint,
-            api_key=api_key or "not-needed",
+            api_key=(api_key.get_secret_value() if api_key is not None else "") or "not-needed",
             max_retries=0,  # we retry ourselves, and only before the first token
             timeout=Timeout(timeouts.first_token, connect=timeouts.connect),
         )

@@ -11,24 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import Protocol
 
 from rag.analysis import Analyzer
-from rag.config import Settings
 from rag.errors import ModelError, ModelUnavailable
-from rag.escalation import DraftSignals, Policy, cited_sources, decide, decide_before_draft, refuses
+from rag.escalation import DraftSignals, cited_sources, decide, refuses
 from rag.extractive import extract_answer
 from rag.models import ChatModel, ModelDelta
+from rag.options import AnswerOptions
 from rag.prompt import Prompt, Turn, build_prompt, retrieval_query
+from rag.routing import after_large_failure, after_small, plan
 from rag.tokens import Tokenizer
 from rag.types import (
     Answer,
+    Clock,
     Column,
     Comparison,
     EscalationDecided,
     Generation,
+    Kind,
     ModelFailed,
     ModelFinished,
     ModelStarted,
@@ -42,10 +45,6 @@ from rag.types import (
     StageFinished,
     TokenDelta,
 )
-
-Mode = Literal["auto", "small", "large"]
-Kind = Literal["small", "large"]
-Clock = Callable[[], float]
 
 
 class Searcher(Protocol):
@@ -68,49 +67,12 @@ class ModelProvider(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class AnswerOptions:
-    """Per-answer knobs (chat settings can change them between messages)."""
-
-    mode: Mode = "auto"
-    top_k: int = 5
-    temperature: float = 0.2
-    small_max_tokens: int = 512
-    large_max_tokens: int = 2048
-    context_tokens: int = 6000
-    history_turns: int = 3
-    policy: Policy = field(default_factory=Policy)
-    prices: dict[str, tuple[float, float]] = field(default_factory=dict)  # kind -> USD per 1M (in, out)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AnswerOptions:
-        """The options the settings describe."""
-        return cls(
-            mode=settings.mode,
-            top_k=settings.top_k,
-            temperature=settings.temperature,
-            small_max_tokens=settings.small_max_tokens,
-            large_max_tokens=settings.large_max_tokens,
-            context_tokens=settings.context_tokens,
-            history_turns=settings.history_turns,
-            policy=Policy.from_settings(settings),
-            prices={
-                "small": (settings.small_price_in, settings.small_price_out),
-                "large": (settings.large_price_in, settings.large_price_out),
-            },
-        )
-
-    def cost(self, kind: Kind, generation: Generation) -> float:
-        """Estimated USD for one generation at the configured (hypothetical) prices."""
-        price_in, price_out = self.prices.get(kind, (0.0, 0.0))
-        return (generation.prompt_tokens * price_in + generation.completion_tokens * price_out) / 1_000_000
+Outcome = ModelFinished | ModelFailed | None  # how one model request ended (None: not run, or still running)
 
 
-@dataclass
-class _Outcome:
-    generation: Generation | None = None
-    error: ModelError | None = None
-    finished: ModelFinished | None = None  # set with `generation`; carries its cost
+def outcome_of(event: PipelineEvent, previous: Outcome) -> Outcome:
+    """The request's outcome once `event` has been seen: its ModelFinished or ModelFailed event."""
+    return event if isinstance(event, (ModelFinished, ModelFailed)) else previous
 
 
 class Pipeline:
@@ -139,7 +101,8 @@ class Pipeline:
     ) -> AsyncIterator[PipelineEvent]:
         """Answer `question`; yields progress events and ends with exactly one `Answer`.
 
-        `focus` restricts retrieval to those documents (files attached to this message).
+        `focus` restricts retrieval to those documents (files attached to this message). Which model runs
+        when is decided by the pure functions of `rag.routing`; results are read from the events.
         """
         opts = options or AnswerOptions()
         started = self._clock()
@@ -149,93 +112,84 @@ class Pipeline:
         yield retrieved
         result = retrieved.result
 
-        small = await self._models.get("small") if opts.mode in ("auto", "small") else None
-        large = await self._models.get("large") if opts.mode in ("auto", "large") else None
-        if small is None and large is None:
-            wanted = {"auto": "no model server answered", "small": "the small model is not available",
-                      "large": "the large model is not available"}[opts.mode]
-            async for event in self._extractive(question, result, opts, timings, started, wanted):
+        models: dict[Kind, ChatModel | None] = {
+            "small": await self._models.get("small") if opts.mode in ("auto", "small") else None,
+            "large": await self._models.get("large") if opts.mode in ("auto", "large") else None,
+        }
+        small, large = models["small"], models["large"]
+        t = self._clock()
+        route = plan(opts.mode, small is not None, large is not None, bool(focus), result.signals, opts.policy)
+        if route.first is None:
+            async for event in self._extractive(question, result, opts, timings, started, route.why):
                 yield event
             return
 
         prompt, built = self._prompt(question, result, history, opts, timings)
         yield built
-
-        # 1. In auto mode, hopeless retrieval skips the draft and goes straight to the large model.
-        skip_draft = False
-        reasons: tuple[str, ...] = ()
-        if opts.mode == "auto" and small is not None and large is not None and not focus:
-            t = self._clock()
-            early = decide_before_draft(result.signals, opts.policy)
-            if early.escalate:
-                timings["escalate"] = self._ms(t)
-                skip_draft, reasons = True, early.reasons
-                yield EscalationDecided(True, reasons, large.alias, True, timings["escalate"])
-
-        # 2. The small model answers (a draft in auto mode).
-        draft: _Outcome | None = None
-        if small is not None and not skip_draft:
-            draft = _Outcome()
-            role: Role = "draft" if opts.mode == "auto" else "final"
-            async for event in self._generate(role, "small", small, prompt, opts.small_max_tokens, opts, draft, timings):
-                yield event
-
-        # 3. Decide whether the large model answers.
-        notes: list[str] = []
-        use_large = opts.mode == "large" or skip_draft
-        if draft is not None and draft.generation is not None:
-            t = self._clock()
-            verdict = decide(replace(self._signals(draft.generation, prompt, result), chosen_sources=bool(focus)), opts.policy)
+        large_alias = large.alias if large is not None else "the large model"
+        small_alias = small.alias if small is not None else "the small model"
+        reasons = route.escalated_early
+        if reasons:
             timings["escalate"] = self._ms(t)
-            applied = opts.mode == "auto" and large is not None
-            if verdict.escalate or opts.mode == "auto":
-                target = large.alias if large is not None else "the large model"
-                yield EscalationDecided(verdict.escalate, verdict.reasons, target, False, timings["escalate"], applied)
-            if verdict.escalate and applied:
-                use_large, reasons = True, verdict.reasons
-            elif verdict.escalate and opts.mode == "auto":
-                notes.append(f"Not improved: the large model is not available ({'; '.join(verdict.reasons)}).")
-        elif opts.mode == "auto" and large is not None and not skip_draft:
-            failure = draft.error.reason if draft is not None and draft.error else "not available"
-            reasons = (f"{small.alias if small else 'the small model'} {'failed: ' if draft else 'is '}{failure}",)
-            use_large = True
-            yield EscalationDecided(True, reasons, large.alias, False, 0.0)
+            yield EscalationDecided(True, reasons, large_alias, route.before_draft, timings["escalate"])
 
-        # 4. The large model answers; on failure the draft stands, or the small model steps in.
-        final = draft if draft is not None and draft.generation is not None else None
-        final_kind: Kind = "small"
-        failures = [draft.error] if draft is not None and draft.error is not None else []
-        if use_large and large is not None:
-            outcome = _Outcome()
-            async for event in self._generate("final", "large", large, prompt, opts.large_max_tokens, opts, outcome, timings):
-                yield event
-            if outcome.generation is not None:
-                final, final_kind = outcome, "large"
-            else:
-                failures.append(outcome.error)  # type: ignore[arg-type]
-                why = outcome.error.reason if outcome.error else "unknown error"
-                if final is not None:
-                    notes.append(f"Not improved: {large.alias} failed ({why}); this is {small.alias if small else 'the small model'}'s draft.")
-                elif skip_draft and small is not None:
-                    fallback = _Outcome()
-                    async for event in self._generate("final", "small", small, prompt, opts.small_max_tokens, opts, fallback, timings):
-                        yield event
-                    if fallback.generation is not None:
-                        final, final_kind = fallback, "small"
-                        notes.append(f"{large.alias} failed ({why}); answered by {small.alias} instead.")
-                    elif fallback.error is not None:
-                        failures.append(fallback.error)
+        notes: list[str] = []
+        draft: ModelFinished | None = None
+        draft_cited: tuple[int, ...] = ()
+        kind: Kind = route.first  # the model behind `final`
+        final: Outcome = None
+        async for event in self._generate(route.role, kind, models, prompt, opts, timings):
+            yield event
+            final = outcome_of(event, final)
+        failures = [final] if isinstance(final, ModelFailed) else []
 
-        # 5. Nothing answered: quote the documents instead.
-        if final is None or final.generation is None:
-            why = "; ".join(str(e) for e in failures if e is not None) or "no model answered"
+        if kind == "small":
+            t = self._clock()
+            verdict = None
+            if isinstance(final, ModelFinished):
+                draft = final
+                draft_cited = cited_sources(draft.generation.text, len(prompt.sources))
+                verdict = decide(self._signals(draft.generation, prompt, result, draft_cited, bool(focus)), opts.policy)
+            failure = final.reason if isinstance(final, ModelFailed) else None
+            step = after_small(opts.mode, large is not None, verdict, failure, small_alias)
+            timings["escalate"] = self._ms(t) if verdict is not None else 0.0
+            if step.announce:
+                yield EscalationDecided(step.escalate, step.reasons, large_alias, False, timings["escalate"], step.applied)
+            if step.note:
+                notes.append(step.note)
+            if step.run_large:
+                reasons, kind, final = step.reasons, "large", None
+                async for event in self._generate("final", "large", models, prompt, opts, timings):
+                    yield event
+                    final = outcome_of(event, final)
+                if isinstance(final, ModelFailed):
+                    failures.append(final)
+
+        if kind == "large" and isinstance(final, ModelFailed):
+            fallback = after_large_failure(draft is not None, route.before_draft, small is not None)
+            if fallback == "draft":
+                notes.append(f"Not improved: {large_alias} failed ({final.reason}); this is {small_alias}'s draft.")
+                kind, final = "small", draft
+            elif fallback == "small":
+                why, kind, final = final.reason, "small", None
+                async for event in self._generate("final", "small", models, prompt, opts, timings):
+                    yield event
+                    final = outcome_of(event, final)
+                if isinstance(final, ModelFinished):
+                    notes.append(f"{large_alias} failed ({why}); answered by {small_alias} instead.")
+                elif isinstance(final, ModelFailed):
+                    failures.append(final)
+
+        if not isinstance(final, ModelFinished):
+            why = "; ".join(f.message for f in failures) or "no model answered"
             async for event in self._extractive(question, result, opts, timings, started, why):
                 yield event
             return
 
         generation = final.generation
+        escalated = kind == "large" and opts.mode == "auto"
         # Every completed request counts (an escalated answer: the draft and the large model's answer).
-        runs = tuple(o.finished for o in ((final,) if draft is final else (draft, final)) if o and o.finished)
+        runs = (final,) if draft is None or draft is final else (draft, final)
         timings["total"] = self._ms(started)
         yield Answer(
             text=generation.text,
@@ -243,16 +197,16 @@ class Pipeline:
             model_id=generation.model_id,
             backend=generation.endpoint,
             mode=opts.mode,
-            escalated=final_kind == "large" and opts.mode == "auto",
-            reasons=reasons if final_kind == "large" else (),
+            escalated=escalated and opts.mode == "auto",
+            reasons=reasons if escalated else (),
             sources=numbered(prompt.sources),
-            cited=cited_sources(generation.text, len(prompt.sources)),
-            timings_ms=timings,
+            cited=draft_cited if final is draft else cited_sources(generation.text, len(prompt.sources)),
+            timings_ms=MappingProxyType(dict(timings)),
             prompt_tokens=sum(r.generation.prompt_tokens for r in runs),
             completion_tokens=sum(r.generation.completion_tokens for r in runs),
             usage_estimated=any(r.generation.usage_estimated for r in runs),
             cost_usd=sum(r.cost_usd for r in runs),
-            draft=draft.generation.text if draft is not None and draft is not final and draft.generation else None,
+            draft=draft.generation.text if draft is not None and draft is not final else None,
             reasoning=generation.reasoning,
             note=" ".join(notes) or None,
             runs=runs,
@@ -278,21 +232,20 @@ class Pipeline:
         prompt, built = self._prompt(question, retrieved.result, history, opts, timings)
         yield built
 
-        plan: list[tuple[Role, Kind, int]] = [("left", "small", opts.small_max_tokens), ("right", "large", opts.large_max_tokens)]
-        models = {role: await self._models.get(kind) for role, kind, _ in plan}
-        outcomes = {role: _Outcome() for role, _, _ in plan}
+        sides: tuple[tuple[Role, Kind], ...] = (("left", "small"), ("right", "large"))
+        models: dict[Kind, ChatModel | None] = {kind: await self._models.get(kind) for _, kind in sides}
+        outcomes: dict[Role, Outcome] = {}
         queue: asyncio.Queue[PipelineEvent | None] = asyncio.Queue()
 
-        async def pump(role: Role, kind: Kind, max_tokens: int) -> None:
-            model = models[role]
+        async def pump(role: Role, kind: Kind) -> None:
             try:
-                if model is not None:
-                    async for event in self._generate(role, kind, model, prompt, max_tokens, opts, outcomes[role], timings):
+                if models[kind] is not None:
+                    async for event in self._generate(role, kind, models, prompt, opts, timings):
                         await queue.put(event)
             finally:
                 await queue.put(None)
 
-        tasks = [asyncio.create_task(pump(role, kind, n)) for role, kind, n in plan]
+        tasks = [asyncio.create_task(pump(role, kind)) for role, kind in sides]
         try:
             pending = len(tasks)
             while pending:
@@ -300,6 +253,8 @@ class Pipeline:
                 if event is None:
                     pending -= 1
                 else:
+                    if isinstance(event, (ModelFinished, ModelFailed)):
+                        outcomes[event.role] = event
                     yield event
         finally:
             for task in tasks:
@@ -307,19 +262,19 @@ class Pipeline:
             await asyncio.gather(*tasks, return_exceptions=True)
 
         columns = []
-        for role, kind, _ in plan:
-            outcome, model = outcomes[role], models[role]
-            alias = model.alias if model is not None else ("the small model" if kind == "small" else "the large model")
-            if outcome.generation is not None:
+        for role, kind in sides:
+            outcome, model = outcomes.get(role), models[kind]
+            alias = model.alias if model is not None else f"the {kind} model"
+            if isinstance(outcome, ModelFinished):
                 g = outcome.generation
-                cost = outcome.finished.cost_usd if outcome.finished else 0.0
-                columns.append(Column(g.alias, g.model_id, g.text, g.reasoning, None, g, cost,
+                columns.append(Column(g.alias, g.model_id, g.text, g.reasoning, None, g, outcome.cost_usd,
                                       cited_sources(g.text, len(prompt.sources))))
+            elif isinstance(outcome, ModelFailed):
+                columns.append(Column(alias, model.model_id if model else "", outcome.partial_text, error=outcome.message))
             else:
-                error = str(outcome.error) if outcome.error else f"{alias} is not available (no server serves it)"
-                columns.append(Column(alias, model.model_id if model else "", outcome.error.partial if outcome.error else "", error=error))
+                columns.append(Column(alias, "", error=f"{alias} is not available (no server serves it)"))
         timings["total"] = self._ms(started)
-        yield Comparison(question, tuple(columns), numbered(prompt.sources), timings)
+        yield Comparison(question, tuple(columns), numbered(prompt.sources), MappingProxyType(dict(timings)))
 
     async def _retrieve(
         self, question: str, history: Sequence[Turn], opts: AnswerOptions, focus: frozenset[str] | None,
@@ -328,7 +283,7 @@ class Pipeline:
         """The retrieve stage: the question (with the previous one for follow-ups), timed."""
         query = retrieval_query(question, history)
         t = self._clock()
-        result = await self._searcher.search(query, opts.top_k, focus) if focus else await self._searcher.search(query, opts.top_k)
+        result = await self._searcher.search(query, opts.top_k, focus)
         timings["retrieve"] = self._ms(t)
         return Retrieved(result, query, timings["retrieve"])
 
@@ -347,34 +302,36 @@ class Pipeline:
         self,
         role: Role,
         kind: Kind,
-        model: ChatModel,
+        models: Mapping[Kind, ChatModel | None],
         prompt: Prompt,
-        max_tokens: int,
         opts: AnswerOptions,
-        outcome: _Outcome,
         timings: dict[str, float],
     ) -> AsyncIterator[PipelineEvent]:
-        """Stream one model's answer as events; the result lands in `outcome`."""
+        """Stream one model's answer as events, ending with its ModelFinished or ModelFailed."""
+        model = models[kind]
+        assert model is not None, "routing only runs available models"
         yield ModelStarted(role, model.alias, model.model_id, model.endpoint)
+        generation: Generation | None = None
         try:
-            async for item in model.stream(prompt.messages, max_tokens, opts.temperature):
+            async for item in model.stream(prompt.messages, opts.max_tokens(kind), opts.temperature):
                 if isinstance(item, ModelDelta):
-                    cls = TokenDelta if item.kind == "answer" else ReasoningDelta
-                    yield cls(role, model.alias, item.text)
+                    if item.kind == "answer":
+                        yield TokenDelta(role, model.alias, item.text)
+                    else:
+                        yield ReasoningDelta(role, model.alias, item.text)
                 else:
-                    outcome.generation = item
+                    generation = item
         except ModelError as exc:
-            outcome.error = exc
             if isinstance(exc, ModelUnavailable):
                 self._models.report_unavailable(kind)
-            yield ModelFailed(role, model.alias, str(exc), exc.partial)
+            yield ModelFailed(role, model.alias, str(exc), exc.partial, exc.reason)
             return
-        generation = outcome.generation
-        assert generation is not None
+        if generation is None:
+            yield ModelFailed(role, model.alias, f"{model.alias}: the stream ended without a result", "", "no result")
+            return
         timings[f"{role}_first_token"] = round(generation.first_token_ms, 1)
         timings[f"{role}_generation"] = round(generation.generation_ms, 1)
-        outcome.finished = ModelFinished(role, generation, opts.cost(kind, generation))
-        yield outcome.finished
+        yield ModelFinished(role, generation, opts.cost(kind, generation))
 
     async def _extractive(
         self,
@@ -401,7 +358,7 @@ class Pipeline:
             reasons=(),
             sources=numbered(passages),
             cited=cited_sources(text, len(passages)),
-            timings_ms=timings,
+            timings_ms=MappingProxyType(dict(timings)),
             prompt_tokens=0,
             completion_tokens=0,
             usage_estimated=False,
@@ -409,14 +366,17 @@ class Pipeline:
             note=why,
         )
 
-    def _signals(self, generation: Generation, prompt: Prompt, result: SearchResult) -> DraftSignals:
+    def _signals(
+        self, generation: Generation, prompt: Prompt, result: SearchResult, cited: tuple[int, ...], focused: bool
+    ) -> DraftSignals:
         return DraftSignals(
             retrieval=result.signals,
             answer_tokens=self._tokenizer.count(generation.text),
             refuses=refuses(generation.text),
-            cites_source=bool(cited_sources(generation.text, len(prompt.sources))),
+            cites_source=bool(cited),
             mean_logprob=generation.mean_logprob,
             sources=len(prompt.sources),
+            chosen_sources=focused,
         )
 
     def _ms(self, since: float) -> float:
@@ -426,27 +386,3 @@ class Pipeline:
 def numbered(passages: Sequence[Passage]) -> tuple[SourceRef, ...]:
     """Passages as the sources [1], [2], ... the prompt and the answer cite."""
     return tuple(SourceRef(i, p) for i, p in enumerate(passages, start=1))
-
-
-class DirectoryModels:
-    """A ModelProvider backed by discovery (rag.discovery.ModelDirectory)."""
-
-    def __init__(self, directory: object) -> None:
-        from rag.discovery import ModelDirectory
-
-        assert isinstance(directory, ModelDirectory)
-        self._directory = directory
-
-    async def get(self, kind: Kind) -> ChatModel | None:
-        """The resolved model for a kind, or None."""
-        resolved = (await self._directory.resolve()).get(kind)
-        return self._directory.model(resolved) if resolved else None
-
-    def report_unavailable(self, kind: Kind) -> None:
-        """Re-discover on the next request."""
-        self._directory.invalidate()
-
-
-def with_mode(options: AnswerOptions, mode: Mode) -> AnswerOptions:
-    """The same options in another mode."""
-    return replace(options, mode=mode)

@@ -8,6 +8,7 @@ instructions found inside sources.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.tokens import Tokenizer
@@ -46,7 +47,7 @@ class Prompt:
 def build_prompt(
     question: str,
     passages: tuple[Passage, ...] | list[Passage],
-    history: list[Turn] | tuple[Turn, ...],
+    history: Sequence[Turn],
     tokenizer: Tokenizer,
     budget: int,
     max_history_turns: int = 3,
@@ -118,7 +119,7 @@ _ANAPHORA = re.compile(
 _CONTENT_WORD = re.compile(r"\w{3,}")
 
 
-def retrieval_query(question: str, history: list[Turn] | tuple[Turn, ...]) -> str:
+def retrieval_query(question: str, history: Sequence[Turn]) -> str:
     """The text to retrieve with: the question, plus the previous question when this one is a follow-up.
 
     A follow-up ("and how fast is it?") names its subject only through the conversation, so BM25 on the

@@ -1,4 +1,5 @@
-"""Search over the corpus: immutable index snapshots, support signals, and an async retriever.
+"""The index: immutable BM25 snapshots, search and support signals; and the retriever that keeps it in step
+with the document library (`rag.library`).
 
 An `IndexSnapshot` is built completely (off the event loop) and then swapped in with one assignment, so a
 concurrent query sees either the old index or the new one, never a half-built one.
@@ -9,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from rag.analysis import Analyzer
-from rag.corpus import Corpus, ScanReport
+from rag.corpus import DocumentKey, ScanReport
 from rag.engines import BM25Engine, build_engine
-from rag.errors import CorpusError, UnsupportedDocument
-from rag.uploads import UploadLimits, UploadOutcome, content_hash, display_name, stored_name, write_atomically
+from rag.library import DocumentLibrary, PreparedUpload, UploadOutcome
 from rag.types import Chunk, DocumentInfo, Passage, SearchResult, SupportSignals
 
 log = logging.getLogger(__name__)
@@ -122,28 +122,77 @@ def support_signals(
     )
 
 
-class Retriever:
-    """The corpus plus its current index; refreshes from the folder before each search.
+class SearchIndex(Protocol):
+    """What the retriever needs of an index: rebuild it from the library's chunks, search it."""
 
-    One per app (not per chat session): sessions share the read-only snapshot, and the lock makes sure
-    only one scan/rebuild runs at a time.
-    """
+    @property
+    def snapshot(self) -> IndexSnapshot | None:
+        """The index queries currently use."""
+        ...
 
-    def __init__(self, corpus: Corpus, analyzer: Analyzer, engine: str, k1: float, b: float) -> None:
-        self.corpus = corpus
+    def rebuild(self, documents: Mapping[DocumentKey, tuple[Chunk, ...]]) -> IndexSnapshot:
+        """Index these documents and swap the result in. CPU-bound: call it from a thread."""
+        ...
+
+    def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
+        """The k best passages in the current snapshot. CPU-bound: call it from a thread."""
+        ...
+
+
+class Index:
+    """BM25 over the library's chunks: immutable snapshots, swapped whole; analysed terms cached per document."""
+
+    def __init__(self, analyzer: Analyzer, engine: str, k1: float, b: float) -> None:
         self.analyzer = analyzer
         self.engine = engine
         self._k1 = k1
         self._b = b
         self._snapshot: IndexSnapshot | None = None
-        self._lock = asyncio.Lock()
-        self._terms_cache: dict[tuple[str, str], list[list[str]]] = {}
+        self._terms_cache: dict[DocumentKey, list[list[str]]] = {}
         self._generation = 0
 
     @property
     def snapshot(self) -> IndexSnapshot | None:
         """The index queries currently use."""
         return self._snapshot
+
+    def rebuild(self, documents: Mapping[DocumentKey, tuple[Chunk, ...]]) -> IndexSnapshot:
+        """A new snapshot, swapped in with one assignment; unchanged documents reuse their analysed terms."""
+        cache = {key: self._terms_cache.get(key) or [self.analyzer.terms(index_text(c)) for c in chunks]
+                 for key, chunks in documents.items()}
+        self._terms_cache = cache  # drop entries of deleted or edited documents
+        chunks = [c for key in documents for c in documents[key]]
+        terms = [t for key in documents for t in cache[key]]
+        self._generation += 1
+        self._snapshot = build_index(chunks, self.analyzer, self.engine, self._k1, self._b, terms, self._generation)
+        return self._snapshot
+
+    def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
+        """The k best passages in the current snapshot (an empty result before the first build)."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return SearchResult(query, (), SupportSignals.empty(len(self.analyzer.query_terms(query))))
+        return search_index(snapshot, self.analyzer, query, k, sources)
+
+
+class Retriever:
+    """Keeps the index in step with the document library; the async face of both.
+
+    One per app (not per chat session): sessions share the read-only snapshot, and the lock makes sure
+    only one scan/rebuild runs at a time. Parsing a new upload happens outside the lock, so queries are
+    never held up by it.
+    """
+
+    def __init__(self, library: DocumentLibrary, index: SearchIndex, analyzer: Analyzer) -> None:
+        self.library = library
+        self.index = index
+        self.analyzer = analyzer
+        self._lock = asyncio.Lock()
+
+    @property
+    def snapshot(self) -> IndexSnapshot | None:
+        """The index queries currently use."""
+        return self.index.snapshot
 
     def warm_up(self) -> ScanReport:
         """Scan and index synchronously (start-up and the CLI)."""
@@ -155,92 +204,49 @@ class Retriever:
             return await asyncio.to_thread(self._sync)
 
     def _sync(self) -> ScanReport:
-        """Scan the folder; rebuild and swap the index when anything changed. Call under the lock.
+        """Scan the folder; rebuild the index when anything changed. Call under the lock.
 
         Every scan goes through here, so a change a scan absorbs always reaches the index.
         """
-        report = self.corpus.scan()
-        if report.any or self._snapshot is None:
-            self._snapshot = self._rebuild()  # the atomic swap: one reference assignment
+        report = self.library.scan()
+        if report.any or self.index.snapshot is None:
+            snapshot = self.index.rebuild(self.library.document_chunks())
             if report.any:
-                log.info(
-                    "index rebuilt: +%d ~%d -%d documents, %d chunks",
-                    len(report.added),
-                    len(report.changed),
-                    len(report.removed),
-                    len(self._snapshot.chunks),
-                )
+                log.info("index rebuilt: +%d ~%d -%d documents, %d chunks", len(report.added),
+                         len(report.changed), len(report.removed), len(snapshot.chunks))
         return report
 
     async def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
         """Refresh, then search the current snapshot (or only `sources`) off the event loop."""
         await self.refresh()
-        snapshot = self._snapshot
-        assert snapshot is not None
-        return await asyncio.to_thread(search_index, snapshot, self.analyzer, query, k, sources)
+        return await asyncio.to_thread(self.index.search, query, k, sources)
 
     async def documents(self) -> list[DocumentInfo]:
         """The corpus listing after a refresh."""
         await self.refresh()
-        return self.corpus.documents()
+        return self.library.documents()
 
-    async def add_upload(self, name: str, data: bytes, uploads_dir: Path, limits: UploadLimits) -> UploadOutcome:
+    async def add_upload(self, name: str, data: bytes) -> UploadOutcome:
         """Validate, store and index one file; return once it is searchable (or why it was refused)."""
+        prepared = await asyncio.to_thread(self.library.prepare, name, data)
+        if isinstance(prepared, UploadOutcome):
+            return prepared
         async with self._lock:
-            return await asyncio.to_thread(self._add_upload, name, data, uploads_dir, limits)
+            return await asyncio.to_thread(self._commit, prepared)
 
-    def _add_upload(self, name: str, data: bytes, uploads_dir: Path, limits: UploadLimits) -> UploadOutcome:
-        shown = display_name(name)
-        if len(data) > limits.max_file_bytes:
-            return UploadOutcome(shown, "rejected", reason=f"file is {len(data) / 2**20:.1f} MB, over the limit of "
-                                 f"{limits.max_file_bytes / 2**20:.0f} MB (RAG_MAX_FILE_MB)", size_bytes=len(data))
-        self._sync()  # current state, so duplicates and the size budget are judged correctly
-        digest = content_hash(data)
-        existing = self.corpus.find_by_hash(digest)
-        if existing is not None:
-            return UploadOutcome(shown, "duplicate", source=existing, reason=f"already in the corpus as {existing}",
-                                 size_bytes=len(data))
-        if self.corpus.total_bytes() + len(data) > limits.max_corpus_bytes:
-            return UploadOutcome(shown, "rejected", reason=f"the corpus would exceed {limits.max_corpus_bytes / 2**20:.0f} MB "
-                                 "(RAG_MAX_CORPUS_MB)", size_bytes=len(data))
+    def _commit(self, prepared: PreparedUpload) -> UploadOutcome:
+        outcome = self.library.commit(prepared)
+        if outcome.status != "added":
+            return outcome
         started = time.perf_counter()
-        try:
-            target_name = stored_name(name, digest)
-            source = (uploads_dir / target_name).relative_to(self.corpus.root).as_posix()
-            info, chunks = self.corpus.parse_upload(source, data)
-        except UnsupportedDocument as exc:
-            return UploadOutcome(shown, "rejected", reason=exc.reason, size_bytes=len(data))
-        parse_ms = (time.perf_counter() - started) * 1000
-        path = write_atomically(uploads_dir, target_name, data)
-        self.corpus.adopt(path, info, chunks)
-        started = time.perf_counter()
-        self._snapshot = self._rebuild()
-        index_ms = (time.perf_counter() - started) * 1000
-        return UploadOutcome(shown, "added", source, None, info.pages, len(chunks), len(data), parse_ms, index_ms)
+        self.index.rebuild(self.library.document_chunks())
+        return replace(outcome, index_ms=(time.perf_counter() - started) * 1000)
 
-    async def remove_document(self, source: str, uploads_dir: Path) -> None:
-        """Delete an uploaded document's file and its chunks; only files under `uploads_dir` may go."""
+    async def remove_document(self, source: str) -> None:
+        """Delete an uploaded document's file and its chunks."""
         async with self._lock:
-            await asyncio.to_thread(self._remove_document, source, uploads_dir)
+            await asyncio.to_thread(self._remove, source)
 
-    def _remove_document(self, source: str, uploads_dir: Path) -> None:
-        path = (self.corpus.root / source).resolve()
-        allowed = uploads_dir.resolve()
-        if allowed not in path.parents or source.startswith("/") or ".." in PurePosixPath(source).parts:
-            raise CorpusError(f"{source} is not an uploaded document; only uploads can be deleted here")
-        if not path.is_file():
-            raise CorpusError(f"{source} does not exist")
-        path.unlink()
-        self.corpus.forget(source)
-        self._snapshot = self._rebuild()
-
-    def _rebuild(self) -> IndexSnapshot:
-        """A new snapshot; documents whose content did not change reuse their analysed terms."""
-        by_document = self.corpus.document_chunks()
-        cache = {key: self._terms_cache.get(key) or [self.analyzer.terms(index_text(c)) for c in chunks]
-                 for key, chunks in by_document.items()}
-        self._terms_cache = cache  # drop entries of deleted or edited documents
-        chunks = [c for key in by_document for c in by_document[key]]
-        terms = [t for key in by_document for t in cache[key]]
-        self._generation += 1
-        return build_index(chunks, self.analyzer, self.engine, self._k1, self._b, terms, self._generation)
+    def _remove(self, source: str) -> None:
+        self.library.remove(source)
+        self.index.rebuild(self.library.document_chunks())

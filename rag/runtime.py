@@ -7,42 +7,32 @@ from dataclasses import dataclass
 from rag.analysis import Analyzer
 from rag.config import Settings
 from rag.corpus import Corpus
-from rag.parsing import MB, ParseLimits
-from rag.discovery import ModelDirectory
-from rag.pipeline import AnswerOptions, DirectoryModels, Pipeline
-from rag.retrieval import Retriever
+from rag.discovery import DirectoryModels, ModelDirectory
+from rag.library import Library
+from rag.options import AnswerOptions, answer_options, parse_limits, upload_limits
+from rag.pipeline import Pipeline
+from rag.retrieval import Index, Retriever
 from rag.tokens import get_tokenizer
-from rag.uploads import UploadLimits
 
 
-def parse_limits(settings: Settings) -> ParseLimits:
-    """The parser limits the settings ask for."""
-    return ParseLimits(
-        max_bytes=int(settings.max_file_mb * MB),
-        max_uncompressed_bytes=int(settings.max_uncompressed_mb * MB),
-        max_pages=settings.max_pages,
-    )
-
-
-def upload_limits(settings: Settings) -> UploadLimits:
-    """The upload limits the settings ask for."""
-    return UploadLimits(
-        max_file_bytes=int(settings.max_file_mb * MB),
-        max_files=settings.max_upload_files,
-        max_corpus_bytes=int(settings.max_corpus_mb * MB),
-    )
-
-
-def build_retriever(settings: Settings) -> Retriever:
-    """The corpus and its retriever; not yet scanned (call `warm_up()` or `await refresh()`)."""
+def build_library(settings: Settings) -> Library:
+    """The document library over the corpus folder; not yet scanned."""
     corpus = Corpus(
         settings.corpus_dir,
         get_tokenizer(),
         settings.chunk_tokens,
         settings.chunk_overlap,
         parse_limits(settings),
+        follow_external_links=settings.follow_external_links,
     )
-    return Retriever(corpus, Analyzer(), settings.engine, settings.bm25_k1, settings.bm25_b)
+    return Library(corpus, settings.uploads_subdir, upload_limits(settings))
+
+
+def build_retriever(settings: Settings, library: Library | None = None) -> Retriever:
+    """The library and its index; not yet scanned (call `warm_up()` or `await refresh()`)."""
+    analyzer = Analyzer()
+    index = Index(analyzer, settings.engine, settings.bm25_k1, settings.bm25_b)
+    return Retriever(library or build_library(settings), index, analyzer)
 
 
 @dataclass
@@ -51,6 +41,7 @@ class Services:
 
     settings: Settings
     retriever: Retriever
+    library: Library
     directory: ModelDirectory
     pipeline: Pipeline
     options: AnswerOptions
@@ -62,7 +53,8 @@ class Services:
 
 def build_services(settings: Settings, own_port: int | None = None) -> Services:
     """Retriever, model directory and pipeline; `own_port` is never probed as a model server."""
-    retriever = build_retriever(settings)
+    library = build_library(settings)
+    retriever = build_retriever(settings, library)
     directory = ModelDirectory(settings, get_tokenizer(), own_port=own_port)
     pipeline = Pipeline(retriever, DirectoryModels(directory), retriever.analyzer, get_tokenizer())
-    return Services(settings, retriever, directory, pipeline, AnswerOptions.from_settings(settings))
+    return Services(settings, retriever, library, directory, pipeline, answer_options(settings))

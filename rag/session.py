@@ -1,64 +1,20 @@
-"""Per-chat-session state that is plain data: answer options chosen in the settings, and statistics.
+"""Per-chat-session statistics: what /stats and the latency chart show, accumulated answer by answer.
 
-Nothing here is shared between sessions: app.py keeps one `SessionStats` and one `AnswerOptions` per
-Chainlit user session.
+Nothing here is shared between sessions: app.py keeps one `SessionStats` per Chainlit user session.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from statistics import fmean
+from types import MappingProxyType
 from typing import Any
 
-from rag.bench.metrics import percentile
-from rag.pipeline import AnswerOptions
+from rag.metrics import percentile
 from rag.types import Answer, Comparison, Generation
-
-MODES = {
-    "auto": "Auto: phi-4-mini, escalating to gpt-oss-20b",
-    "small": "phi-4-mini only",
-    "large": "gpt-oss-20b only",
-    "compare": "Side by side",
-}
-
-
-def apply_chat_settings(base: AnswerOptions, values: Mapping[str, Any]) -> tuple[AnswerOptions, bool]:
-    """Options for the next answers from chat-settings values; returns (options, side_by_side).
-
-    Unknown keys are ignored and values out of range are clamped, so a stale or tampered settings payload
-    can never produce an invalid request.
-    """
-    mode = str(values.get("mode", base.mode))
-    compare = mode == "compare"
-    if mode not in MODES:
-        mode = base.mode
-
-    def number(key: str, low: float, high: float, current: float) -> float:
-        try:
-            value = float(values.get(key, current))
-        except (TypeError, ValueError):
-            return current
-        return min(max(value, low), high)
-
-    policy = replace(
-        base.policy,
-        min_answer_tokens=int(number("min_answer_tokens", 0, 500, base.policy.min_answer_tokens)),
-        min_coverage=number("min_coverage", 0, 1, base.policy.min_coverage),
-        skip_draft_coverage=number("skip_draft_coverage", 0, 1, base.policy.skip_draft_coverage),
-    )
-    options = replace(
-        base,
-        mode=base.mode if compare else mode,  # type: ignore[arg-type]
-        temperature=number("temperature", 0, 2, base.temperature),
-        top_k=int(number("top_k", 1, 50, base.top_k)),
-        small_max_tokens=int(number("small_max_tokens", 16, 32768, base.small_max_tokens)),
-        large_max_tokens=int(number("large_max_tokens", 64, 65536, base.large_max_tokens)),
-        policy=policy,
-    )
-    return options, compare
-
+from rag.units import format_ms
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -87,7 +43,7 @@ class AnswerRecord:
     model: str
     escalated: bool
     reasons: tuple[str, ...]
-    stages: dict[str, float]
+    stages: Mapping[str, float]
     runs: tuple[RunRecord, ...]
 
     @property
@@ -106,7 +62,7 @@ class SessionStats:
         """Add a finished answer."""
         record = AnswerRecord(
             len(self.records) + 1, answer.mode, answer.model, answer.escalated, answer.reasons,
-            dict(answer.timings_ms), tuple(RunRecord.of(r.generation, r.cost_usd) for r in answer.runs),
+            MappingProxyType(dict(answer.timings_ms)), tuple(RunRecord.of(r.generation, r.cost_usd) for r in answer.runs),
         )
         self.records.append(record)
         return record
@@ -115,7 +71,7 @@ class SessionStats:
         """Add a finished side-by-side comparison."""
         runs = tuple(RunRecord.of(c.generation, c.cost_usd) for c in comparison.columns if c.generation is not None)
         record = AnswerRecord(len(self.records) + 1, "compare", " vs ".join(c.alias for c in comparison.columns),
-                              False, (), dict(comparison.timings_ms), runs)
+                              False, (), MappingProxyType(dict(comparison.timings_ms)), runs)
         self.records.append(record)
         return record
 
@@ -149,7 +105,7 @@ class SessionStats:
         for stage in ("retrieve", "build_prompt", "escalate", "total"):
             values = [r.stages[stage] for r in self.records if stage in r.stages]
             if values:
-                lines.append(f"| {stage.replace('_', ' ')} | {_ms(fmean(values))} | {_ms(percentile(values, 95))} |")
+                lines.append(f"| {stage.replace('_', ' ')} | {format_ms(fmean(values))} | {format_ms(percentile(values, 95))} |")
         runs_by_model: dict[str, list[RunRecord]] = {}
         for record in self.records:
             for run in record.runs:
@@ -161,8 +117,8 @@ class SessionStats:
                 ttft = [r.ttft_ms for r in runs]
                 total = [r.total_ms for r in runs]
                 lines.append(
-                    f"| {model} | {len(runs)} | {_ms(fmean(ttft))} / {_ms(percentile(ttft, 95))} | "
-                    f"{_ms(fmean(total))} / {_ms(percentile(total, 95))} | {fmean(r.tokens_per_s for r in runs):.1f} | "
+                    f"| {model} | {len(runs)} | {format_ms(fmean(ttft))} / {format_ms(percentile(ttft, 95))} | "
+                    f"{format_ms(fmean(total))} / {format_ms(percentile(total, 95))} | {fmean(r.tokens_per_s for r in runs):.1f} | "
                     f"{sum(r.completion_tokens for r in runs)} | ${sum(r.cost_usd for r in runs):.6f} |"
                 )
         total_cost = sum(r.cost_usd for r in self.records)
@@ -174,7 +130,3 @@ class SessionStats:
 def _reason_kind(reason: str) -> str:
     """'draft too short (5 tokens, minimum 12)' -> 'draft too short'; groups reasons for counting."""
     return reason.split(" (")[0].split(":")[0]
-
-
-def _ms(ms: float) -> str:
-    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 DocumentStatus = Literal["ok", "skipped"]
+Mode = Literal["auto", "small", "large"]  # which model answers (side by side is not a mode of the pipeline)
+Kind = Literal["small", "large"]  # the two model roles
+Clock = Callable[[], float]  # monotonic seconds; injectable so tests assert exact milliseconds
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,7 @@ class ModelFailed:
     alias: str
     message: str
     partial_text: str = ""
+    reason: str = ""  # the why alone, without the model and endpoint ("no first token within 3 s")
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,7 @@ class Answer:
     reasons: tuple[str, ...]
     sources: tuple[SourceRef, ...]
     cited: tuple[int, ...]
-    timings_ms: dict[str, float]
+    timings_ms: Mapping[str, float]  # read-only (a MappingProxyType); dict() it to serialise
     prompt_tokens: int
     completion_tokens: int
     usage_estimated: bool
@@ -278,7 +283,7 @@ class Comparison:
     question: str
     columns: tuple[Column, ...]
     sources: tuple[SourceRef, ...]
-    timings_ms: dict[str, float]
+    timings_ms: Mapping[str, float]
 
 
 PipelineEvent = (

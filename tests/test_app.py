@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 from unittest.mock import AsyncMock, Mock
 
 import pytest
 import pytest_asyncio
 
 from rag.config import Settings
-from rag.runtime import build_services
+from rag.runtime import Services, build_services
 from tests.conftest import REPO
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
@@ -77,13 +79,17 @@ def server() -> Iterator[FakeOpenAIServer]:
         yield fake
 
 
-def _use(app_module: ModuleType, **settings: object) -> None:
-    app_module._services = build_services(Settings(corpus_dir=REPO / "docs_corpus", _env_file=None, **settings))
+def _use(app_module: ModuleType, **settings: Any) -> Services:
+    """Give the app services over the bundled corpus, as its start-up would (settings passed in, not read)."""
+    services = build_services(Settings(_env_file=None, **{"corpus_dir": REPO / "docs_corpus", **settings}))
+    setattr(app_module, "_services", services)
+    return services
 
 
 async def test_answer_streams_with_timed_steps_and_sources(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
     import chainlit as cl
 
+    server.replies["phi-4-mini"] = Reply(delay_between=0.1)  # three chunks 100 ms apart: more than one flush
     _use(app_module, base_url=server.url)
     await app_module.start()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
@@ -98,9 +104,12 @@ async def test_answer_streams_with_timed_steps_and_sources(app_module: ModuleTyp
     assert sources[0]["location"] == "servers/ollama.md › Running the models with Ollama" and sources[0]["cited"]
     assert sources[0]["text"].startswith("# Running the models with Ollama") and not sources[1]["cited"]
     assert "phi-4-mini · auto mode" in content
-    assert context.stream_start.called  # streamed, not sent in one piece
-    history = cl.user_session.get("history")
-    assert history[-1].question == "Which port does Ollama use?"
+    # Streamed, not sent in one piece: several flushes whose text joins into the answer.
+    streamed = [context.stream_start.call_args.args[0]["output"]] + [c.kwargs["token"] for c in context.send_token.call_args_list]
+    assert len(streamed) >= 2 and "".join(streamed).startswith("Ollama listens on port 11434")
+    conversation = cl.user_session.get("conversation")
+    assert [e.question for e in conversation.exchanges] == ["Which port does Ollama use?"]
+    assert conversation.exchanges[0].cited[0].source == "servers/ollama.md"
 
 
 async def test_escalation_is_visible_with_its_reason(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
@@ -113,9 +122,7 @@ async def test_escalation_is_visible_with_its_reason(app_module: ModuleType, con
     await app_module.start()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     names = _sent_step_names(context)
-    assert "escalate → gpt-oss-20b: draft too short (3 tokens, minimum 12) (+1 more)" in names or any(
-        n.startswith("escalate → gpt-oss-20b: draft too short") for n in names
-    )
+    assert "escalate → gpt-oss-20b: draft too short (3 tokens, minimum 12) (+1 more)" in names
     assert any(n.startswith("gpt-oss-20b · first token") for n in names)
     content = _final_content(context)
     assert content.startswith("Ollama's API listens on port 11434")
@@ -126,9 +133,9 @@ async def test_escalation_is_visible_with_its_reason(app_module: ModuleType, con
 async def test_no_server_answers_extractively_and_says_how_to_connect(app_module: ModuleType, context: Mock, monkeypatch: pytest.MonkeyPatch) -> None:
     import chainlit as cl
 
-    _use(app_module)
-    app_module._services.directory.ports = ()
-    app_module._services.directory.foundry_status = lambda: None
+    services = _use(app_module)
+    services.directory.ports = ()
+    services.directory.foundry_status = lambda: None
     await app_module.start()
     greeting = context.send_step.call_args_list[0].args[0]["output"]
     assert "No model server found" in greeting and "foundry model run phi-4-mini" in greeting
@@ -159,32 +166,23 @@ async def test_server_dying_mid_answer_is_reported_and_the_app_keeps_answering(
     assert _final_content(context).startswith("Ollama listens on port 11434")
 
 
-def _corpus_copy(tmp_path, app_module: ModuleType, server: FakeOpenAIServer, **extra: object):  # type: ignore[no-untyped-def]
+def _corpus_copy(tmp_path: Path, app_module: ModuleType, server: FakeOpenAIServer, **extra: Any) -> Path:
     import shutil
 
     corpus = tmp_path / "corpus"
     shutil.copytree(REPO / "docs_corpus", corpus)
-    settings = Settings(corpus_dir=corpus, base_url=server.url, _env_file=None, **extra)
-    app_module.SETTINGS = settings
-    app_module._services = build_services(settings)
+    _use(app_module, corpus_dir=corpus, base_url=server.url, **extra)
     return corpus
 
 
-@pytest.fixture
-def restore_settings(app_module: ModuleType) -> Iterator[None]:
-    original = app_module.SETTINGS
-    yield
-    app_module.SETTINGS = original
-
-
-def _element(path, name: str) -> Mock:  # type: ignore[no-untyped-def]
+def _element(path, name: str) -> Mock:
     element = Mock()
     element.name, element.path = name, str(path)
     return element
 
 
 async def test_attached_file_is_indexed_before_the_answer_and_the_answer_draws_on_it(
-    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path, restore_settings: None  # type: ignore[no-untyped-def]
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path
 ) -> None:
     import chainlit as cl
 
@@ -202,7 +200,7 @@ async def test_attached_file_is_indexed_before_the_answer_and_the_answer_draws_o
 
 
 async def test_rejected_and_too_many_files_are_explained(
-    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path, restore_settings: None  # type: ignore[no-untyped-def]
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path
 ) -> None:
     import chainlit as cl
 
@@ -220,7 +218,7 @@ async def test_rejected_and_too_many_files_are_explained(
 
 
 async def test_docs_lists_documents_and_deletes_an_upload_after_confirmation(
-    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path, restore_settings: None  # type: ignore[no-untyped-def]
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path
 ) -> None:
     import chainlit as cl
 
@@ -242,7 +240,7 @@ async def test_docs_lists_documents_and_deletes_an_upload_after_confirmation(
     context.send_ask_user.return_value = {"name": "confirm", "payload": {"value": "delete"}, "label": "Delete"}
     await app_module.delete_document(cl.Action(name="delete_document", payload={"source": source}))
     assert not stored.exists()
-    result = await app_module._services.retriever.search("flightless kiwis", 3)
+    result = await app_module.services().retriever.search("flightless kiwis", 3)
     assert all(p.chunk.source != source for p in result.passages)
 
     await app_module.delete_document(cl.Action(name="delete_document", payload={"source": "how-this-app-works.md"}))

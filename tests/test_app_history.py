@@ -19,4 +19,4 @@ async def test_follow_up_uses_this_sessions_history_in_every_mode(app_module, co
     await app_module.answer(cl.Message(content="and what about LM Studio?"))
     queries = [c.args[0]["output"].splitlines()[0] for c in context.send_step.call_args_list
                if str(c.args[0].get("output", "")).startswith("query: ")]
-    assert queries[-1] == "query: 'Which port does Ollama use?\\nand what about LM Studio?'"
+    assert queries[-1] == "query: `'Which port does Ollama use?\\nand what about LM Studio?'`"

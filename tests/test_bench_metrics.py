@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from rag.bench.metrics import ndcg_at_k, percentile, recall_at_k
+from rag.metrics import ndcg_at_k, percentile, recall_at_k
 
 
 def test_ndcg_by_hand() -> None:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from rag.config import Settings, load_settings
 from rag.errors import ConfigError
@@ -69,5 +70,5 @@ def test_overlap_must_be_below_chunk_size(corpus_dir: Path) -> None:
 
 
 def test_settings_are_immutable(settings: Settings) -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.top_k = 3  # type: ignore[misc]

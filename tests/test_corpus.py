@@ -5,12 +5,14 @@ import pytest
 
 from rag.config import Settings
 from rag.corpus import Corpus
-from rag.runtime import build_retriever
+from rag.parsing import ParseLimits
+from rag.types import ParsedDocument
+from rag.runtime import build_library
 from tests.fakes.documents import make_encrypted_pdf, make_pdf
 
 
 def _corpus(settings: Settings) -> Corpus:
-    return build_retriever(settings).corpus
+    return build_library(settings).corpus
 
 
 def test_loads_every_supported_type_recursively(settings: Settings, corpus_dir: Path) -> None:
@@ -41,7 +43,7 @@ def test_bad_documents_are_listed_with_reasons_and_the_rest_is_served(settings: 
     assert docs["locked.pdf"].reason == "encrypted PDF (a password is required)"
     assert docs["empty.txt"].reason == "empty file"
     assert docs["image.txt"].reason == "binary data, not text"
-    assert docs["notes.xyz"].reason.startswith("unsupported file type")
+    assert (docs["notes.xyz"].reason or "").startswith("unsupported file type")
     assert [c.source for c in corpus.chunks()] == ["good.md"]
 
 
@@ -63,7 +65,11 @@ def test_only_changed_files_are_reparsed(settings: Settings, corpus_dir: Path, m
     corpus.scan()
     parsed: list[str] = []
     real = rag.corpus.parse_bytes
-    monkeypatch.setattr(rag.corpus, "parse_bytes", lambda data, name, limits: parsed.append(name) or real(data, name, limits))
+    def parse(data: bytes, name: str, limits: ParseLimits) -> ParsedDocument:
+        parsed.append(name)
+        return real(data, name, limits)
+
+    monkeypatch.setattr(rag.corpus, "parse_bytes", parse)
 
     assert not corpus.scan().any and parsed == []
 

@@ -156,5 +156,6 @@ async def test_each_endpoint_is_asked_with_its_own_key(corpus_dir: Path) -> None
                             small_api_key=SecretStr("small-secret"), large_api_key=SecretStr("large-secret"), _env_file=None)
         resolution = await _directory(settings).resolve()
         assert resolution.problems == ()
-        assert resolution.small and resolution.small.model_id == "phi4-mini" and resolution.small.api_key == "small-secret"
-        assert resolution.large and resolution.large.model_id == "gpt-oss:20b" and resolution.large.api_key == "large-secret"
+        assert resolution.small and resolution.small.model_id == "phi4-mini" and resolution.small.api_key.get_secret_value() == "small-secret"
+        assert "small-secret" not in repr(resolution)  # secret to the edge: never in a repr or a log line
+        assert resolution.large and resolution.large.model_id == "gpt-oss:20b" and resolution.large.api_key.get_secret_value() == "large-secret"

@@ -22,7 +22,7 @@ def server() -> Iterator[FakeOpenAIServer]:
 
 
 def _model(server: FakeOpenAIServer, alias: str = "phi-4-mini", **timeouts: float) -> OpenAICompatibleModel:
-    return OpenAICompatibleModel(alias, alias, server.url, "", get_tokenizer(), Timeouts(**{"connect": 2, "first_token": 5, "idle": 5, **timeouts}))
+    return OpenAICompatibleModel(alias, alias, server.url, None, get_tokenizer(), Timeouts(**{"connect": 2, "first_token": 5, "idle": 5, **timeouts}))
 
 
 async def _collect(model: OpenAICompatibleModel, max_tokens: int = 64) -> tuple[list[ModelDelta], Generation]:
@@ -118,7 +118,7 @@ async def test_server_refusing_logprobs_is_asked_again_without(server: FakeOpenA
 
 
 async def test_model_not_loaded(server: FakeOpenAIServer) -> None:
-    model = OpenAICompatibleModel("phi-4-mini", "Phi-4-mini-instruct-cuda-gpu:4", server.url, "", get_tokenizer())
+    model = OpenAICompatibleModel("phi-4-mini", "Phi-4-mini-instruct-cuda-gpu:4", server.url, None, get_tokenizer())
     with pytest.raises(ModelUnavailable) as info:
         await _collect(model)
     assert "model not loaded" in info.value.reason and "No OpenAIService provider" in info.value.reason
@@ -164,7 +164,7 @@ async def test_server_down() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    model = OpenAICompatibleModel("phi-4-mini", "phi-4-mini", f"http://127.0.0.1:{port}/v1", "", get_tokenizer(), Timeouts(connect=1))
+    model = OpenAICompatibleModel("phi-4-mini", "phi-4-mini", f"http://127.0.0.1:{port}/v1", None, get_tokenizer(), Timeouts(connect=1))
     with pytest.raises(ModelUnavailable, match="cannot connect"):
         await _collect(model)
 

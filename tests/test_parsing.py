@@ -91,11 +91,21 @@ def test_docx_without_document_part_is_corrupt() -> None:
 FRENCH = "Café crème, naïve résumé, déjà vu à l'hôtel. " * 5
 
 
-@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be", "utf-8-sig"])
-def test_non_utf8_encodings_are_decoded(encoding: str) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "reported"),
+    [
+        ("latin-1", {"cp1252"}),  # cp1252 decodes Latin-1 text identically and is what Windows writes
+        ("cp1252", {"cp1252"}),
+        ("utf-16", {"utf-16-le", "utf-16-be"}),  # Python writes a BOM in the machine's byte order
+        ("utf-16-le", {"utf-16-le"}),
+        ("utf-16-be", {"utf-16-be"}),
+        ("utf-8-sig", {"utf-8-sig"}),
+    ],
+)
+def test_non_utf8_encodings_are_decoded(encoding: str, reported: set[str]) -> None:
     text, used = decode_text(FRENCH.encode(encoding))
     assert text == FRENCH
-    assert used
+    assert used in reported
 
 
 def test_latin1_markdown_file_is_served() -> None:

@@ -7,7 +7,8 @@ import pytest
 from rag.analysis import Analyzer
 from rag.errors import ModelTimeout, ModelUnavailable, NoFinalAnswer
 from rag.extractive import LABEL
-from rag.pipeline import AnswerOptions, Pipeline
+from rag.options import AnswerOptions, Price, Prices
+from rag.pipeline import Pipeline
 from rag.prompt import Turn
 from rag.tokens import get_tokenizer
 from rag.types import (
@@ -23,10 +24,10 @@ from rag.types import (
 )
 from tests.fakes.pipeline import HOPELESS, FakeClock, FakeModel, FakeProvider, FakeSearcher
 
-PRICES = {"small": (0.07, 0.14), "large": (0.10, 0.50)}
+PRICES = Prices(Price(0.07, 0.14), Price(0.10, 0.50))
 
 
-def _setup(small: dict | None = None, large: dict | None = None, **searcher: object):  # type: ignore[no-untyped-def]
+def _setup(small: dict | None = None, large: dict | None = None, **searcher: object):
     clock = FakeClock()
     s = FakeModel("phi-4-mini", clock, **(small or {})) if small is not None else None
     l_ = FakeModel("gpt-oss-20b", clock, **(large or {})) if large is not None else None
@@ -35,7 +36,7 @@ def _setup(small: dict | None = None, large: dict | None = None, **searcher: obj
     return Pipeline(search, provider, Analyzer(), get_tokenizer(), clock=clock), provider, search
 
 
-async def _run(pipeline: Pipeline, question: str = "Which port does Ollama use?", history=(), **opts):  # type: ignore[no-untyped-def]
+async def _run(pipeline: Pipeline, question: str = "Which port does Ollama use?", history=(), **opts):
     events = [e async for e in pipeline.run(question, history, AnswerOptions(prices=PRICES, **opts))]
     answer = events[-1]
     assert isinstance(answer, Answer)
@@ -192,7 +193,7 @@ async def test_prompt_carries_history_and_numbered_sources() -> None:
     assert messages[-1]["content"].endswith("Question: and LM Studio?")
 
 
-async def _compare(pipeline: Pipeline):  # type: ignore[no-untyped-def]
+async def _compare(pipeline: Pipeline):
     from rag.types import Comparison
 
     events = [e async for e in pipeline.compare("Which port does Ollama use?", (), AnswerOptions(prices=PRICES))]

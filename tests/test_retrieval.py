@@ -76,21 +76,21 @@ async def test_indexing_and_scoring_run_off_the_event_loop(
     loop_thread = threading.get_ident()
     seen: dict[str, int] = {}
     retriever = build_retriever(settings)
-    real_scan, real_build, real_search = retriever.corpus.scan, rag.retrieval.build_index, rag.retrieval.search_index
+    real_scan, real_build, real_search = retriever.library.scan, rag.retrieval.build_index, rag.retrieval.search_index
 
-    def scan():  # type: ignore[no-untyped-def]
+    def scan():
         seen["scan"] = threading.get_ident()
         return real_scan()
 
-    def build(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def build(*args, **kwargs):
         seen["build"] = threading.get_ident()
         return real_build(*args, **kwargs)
 
-    def search(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def search(*args, **kwargs):
         seen["search"] = threading.get_ident()
         return real_search(*args, **kwargs)
 
-    monkeypatch.setattr(retriever.corpus, "scan", scan)
+    monkeypatch.setattr(retriever.library, "scan", scan)
     monkeypatch.setattr(rag.retrieval, "build_index", build)
     monkeypatch.setattr(rag.retrieval, "search_index", search)
     await retriever.search("alpha", 3)
@@ -113,7 +113,7 @@ async def test_concurrent_queries_never_see_a_half_built_index(
     real_build = rag.retrieval.build_index
     started = threading.Event()
 
-    def slow_build(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def slow_build(*args, **kwargs):
         started.set()
         threading.Event().wait(0.3)  # widen the window in which a torn index would be visible
         return real_build(*args, **kwargs)

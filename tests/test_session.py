@@ -1,11 +1,16 @@
 import pytest
 
 from rag.escalation import Policy
-from rag.pipeline import AnswerOptions
-from rag.session import SessionStats, apply_chat_settings
+from rag.options import AnswerOptions, ChatChoices
+from rag.session import SessionStats
 from rag.types import Answer, Column, Comparison, Generation, ModelFinished
 
 BASE = AnswerOptions(mode="auto", top_k=5, temperature=0.2, policy=Policy())
+
+
+def apply_chat_settings(base: AnswerOptions, values: dict[str, object]) -> tuple[AnswerOptions, bool]:
+    choices = ChatChoices.of(base).updated(values)
+    return choices.options(base), choices.side_by_side
 
 
 def test_settings_values_become_options() -> None:
@@ -29,7 +34,7 @@ def _gen(alias: str, ttft: float, last: float, tokens: int = 10) -> Generation:
     return Generation(alias, alias, "http://x/v1", "text [1]", "", 100, tokens, False, ttft, last, 20.0)
 
 
-def _answer(model: str, mode: str = "auto", escalated: bool = False, reasons: tuple[str, ...] = (), runs=()) -> Answer:  # type: ignore[no-untyped-def]
+def _answer(model: str, mode: str = "auto", escalated: bool = False, reasons: tuple[str, ...] = (), runs=()) -> Answer:
     return Answer("t", model, model, "x", mode, escalated, reasons, (), (), {"retrieve": 10.0, "build_prompt": 1.0, "total": 500.0},
                   100, 10, False, sum(r.cost_usd for r in runs), runs=tuple(runs))
 
@@ -46,7 +51,7 @@ def test_stats_count_escalations_latency_and_blended_cost() -> None:
     assert "Escalation in auto mode: **1 of 2** (50%)" in report
     assert "draft too short ×1" in report and "draft cites no source ×1" in report
     assert "| phi-4-mini | 3 | 200 ms / " in report
-    assert "| gpt-oss-20b | 1 | 2.00 s / 2.00 s | 9.00 s / 9.00 s |" in report
+    assert "| gpt-oss-20b | 1 | 2.0 s / 2.0 s | 9.0 s / 9.0 s |" in report
     assert "total **$0.007000**" in report and "blended **$0.002333 per answer**" in report
     props = stats.chart_props()
     assert props["auto_answers"] == 2 and props["escalated"] == 1

@@ -8,8 +8,12 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import CorpusError
-from rag.runtime import build_retriever, upload_limits
-from rag.uploads import UploadLimits, remove_temporary_files, stored_name, write_atomically
+from rag.library import LOCK_NAME, UploadOutcome, remove_temporary_files, stored_name, write_atomically
+from rag.options import UploadLimits
+from rag.parsing import ParseLimits
+from rag.retrieval import Retriever
+from rag.runtime import build_library, build_retriever
+from rag.types import ParsedDocument
 from tests.fakes.documents import make_docx, make_encrypted_pdf, make_pdf, make_zip_bomb_docx
 
 
@@ -20,13 +24,17 @@ def seeded(settings: Settings, corpus_dir: Path) -> Settings:
 
 
 def _files(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    """Every file under root except the library's lock file (created once, empty, never a document)."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != LOCK_NAME}
 
 
-async def _add(settings: Settings, name: str, data: bytes, limits: UploadLimits | None = None):  # type: ignore[no-untyped-def]
-    retriever = build_retriever(settings)
+async def _add(settings: Settings, name: str, data: bytes, limits: UploadLimits | None = None) -> tuple[Retriever, UploadOutcome]:
+    library = build_library(settings)
+    if limits is not None:
+        library.limits = limits
+    retriever = build_retriever(settings, library)
     await retriever.refresh()
-    outcome = await retriever.add_upload(name, data, settings.uploads_dir, limits or upload_limits(settings))
+    outcome = await retriever.add_upload(name, data)
     return retriever, outcome
 
 
@@ -74,7 +82,7 @@ async def test_bad_files_are_rejected_with_a_reason_and_change_nothing(
     retriever, outcome = await _add(seeded, name, data)
     assert outcome.status == "rejected" and reason in (outcome.reason or "")
     assert _files(corpus_dir) == before
-    assert [d.source for d in retriever.corpus.documents()] == ["guide.md"]
+    assert [d.source for d in retriever.library.documents()] == ["guide.md"]
     assert (await retriever.search("ollama port", 3)).passages[0].chunk.source == "guide.md"
 
 
@@ -92,11 +100,11 @@ async def test_corpus_size_budget(seeded: Settings) -> None:
 
 async def test_the_same_file_twice_is_one_document(seeded: Settings, corpus_dir: Path) -> None:
     retriever, first = await _add(seeded, "notes.md", b"# Notes\n\nunique content here")
-    second = await retriever.add_upload("copy of notes.md", b"# Notes\n\nunique content here", seeded.uploads_dir, upload_limits(seeded))
+    second = await retriever.add_upload("copy of notes.md", b"# Notes\n\nunique content here")
     assert first.status == "added" and second.status == "duplicate" and second.source == first.source
     assert len(list((corpus_dir / "uploads").iterdir())) == 1
     # A file already in the corpus folder counts too.
-    third = await retriever.add_upload("guide.md", (corpus_dir / "guide.md").read_bytes(), seeded.uploads_dir, upload_limits(seeded))
+    third = await retriever.add_upload("guide.md", (corpus_dir / "guide.md").read_bytes())
     assert third.status == "duplicate" and third.source == "guide.md"
 
 
@@ -114,9 +122,13 @@ async def test_an_upload_is_not_parsed_twice(seeded: Settings, monkeypatch: pyte
 
     calls: list[str] = []
     real = rag.corpus.parse_bytes
-    monkeypatch.setattr(rag.corpus, "parse_bytes", lambda data, name, limits: calls.append(name) or real(data, name, limits))
+    def parse(data: bytes, name: str, limits: ParseLimits) -> ParsedDocument:
+        calls.append(name)
+        return real(data, name, limits)
+
+    monkeypatch.setattr(rag.corpus, "parse_bytes", parse)
     retriever, outcome = await _add(seeded, "n.md", b"# N\n\nnew words")
-    assert calls.count(outcome.source) == 1
+    assert outcome.source is not None and calls.count(outcome.source) == 1
     await retriever.refresh()  # the folder scan adopts the file without parsing it again
     assert calls.count(outcome.source) == 1
 
@@ -149,11 +161,11 @@ async def test_remove_only_deletes_uploads(seeded: Settings, corpus_dir: Path) -
     retriever, outcome = await _add(seeded, "temp.md", b"# Temp\n\nephemeral kiwi words")
     assert outcome.source
     with pytest.raises(CorpusError, match="only uploads can be deleted"):
-        await retriever.remove_document("guide.md", seeded.uploads_dir)
+        await retriever.remove_document("guide.md")
     with pytest.raises(CorpusError):
-        await retriever.remove_document("uploads/../guide.md", seeded.uploads_dir)
+        await retriever.remove_document("uploads/../guide.md")
     assert (corpus_dir / "guide.md").exists()
-    await retriever.remove_document(outcome.source, seeded.uploads_dir)
+    await retriever.remove_document(outcome.source)
     assert not (corpus_dir / outcome.source).exists()
     assert (await retriever.search("ephemeral kiwi", 3)).passages == ()
 
@@ -165,7 +177,7 @@ async def test_concurrent_uploads_and_questions_always_see_a_complete_index(seed
             for i in range(6)}
 
     async def upload(name: str, text: str) -> None:
-        outcome = await retriever.add_upload(name, text.encode(), seeded.uploads_dir, upload_limits(seeded))
+        outcome = await retriever.add_upload(name, text.encode())
         assert outcome.status == "added"
 
     async def ask() -> None:
@@ -175,9 +187,9 @@ async def test_concurrent_uploads_and_questions_always_see_a_complete_index(seed
             per_source: dict[str, int] = {}
             for chunk in snapshot.chunks:
                 per_source[chunk.source] = per_source.get(chunk.source, 0) + 1
-            counts = {d.source: d.chunks for d in retriever.corpus.documents() if d.status == "ok"}
-            for source, n in per_source.items():  # every document in the snapshot is there whole
-                assert n == counts.get(source, n)
+            counts = {d.source: d.chunks for d in retriever.library.documents() if d.status == "ok"}
+            for source, n in per_source.items():  # every document in the snapshot is listed, and there whole
+                assert source in counts and n == counts[source]
             await retriever.search("shared words", 5)
             await asyncio.sleep(0)
 
@@ -198,7 +210,7 @@ async def test_focused_search_serves_the_attached_file_even_without_matching_wor
 async def test_folder_edits_seen_during_a_refused_upload_still_reach_the_index(seeded: Settings, corpus_dir: Path) -> None:
     retriever, _ = await _add(seeded, "notes.md", b"# Notes\n\nfirst upload")
     (corpus_dir / "fresh.md").write_text("# Fresh\n\nnarwhal sightings this week")  # edited in the folder
-    refused = await retriever.add_upload("empty.md", b"", seeded.uploads_dir, upload_limits(seeded))
+    refused = await retriever.add_upload("empty.md", b"")
     assert refused.status == "rejected"
     result = await retriever.search("narwhal sightings", 3)
     assert result.passages and result.passages[0].chunk.source == "fresh.md"

@@ -16,7 +16,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,7 +52,7 @@ class FakeOpenAIServer:
     """Start with `start()`; `url` ends in /v1; `requests` records every chat request body."""
 
     def __init__(
-        self, models: list[str], replies: dict[str, Reply | ReplyFor] | None = None, port: int = 0, api_key: str | None = None
+        self, models: list[str], replies: Mapping[str, Reply | ReplyFor] | None = None, port: int = 0, api_key: str | None = None
     ) -> None:
         self.models = list(models)
         self.api_key = api_key  # when set, /v1 routes answer 401 without "Authorization: Bearer <key>"

@@ -25,7 +25,7 @@ from typing import Any
 
 from rag.bench.appserver import REPO, free_port, start_app, stop
 from rag.bench.fake_server import FakeOpenAIServer, Reply
-from rag.bench.metrics import percentile
+from rag.metrics import percentile
 
 QUESTIONS = (
     "Which port does Ollama use?",

@@ -13,11 +13,13 @@ import time
 from dataclasses import asdict, dataclass, replace
 
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from rag.bench.fake_server import FakeOpenAIServer, Reply
-from rag.bench.metrics import percentile
 from rag.config import Settings
-from rag.runtime import build_services
+from rag.metrics import percentile
+from rag.options import AnswerOptions
+from rag.runtime import Services, build_services
 from rag.types import Answer, TokenDelta
 
 
@@ -44,11 +46,11 @@ class OverheadReport:
     tokens_received_pipeline: int
 
 
-async def _bare(client: AsyncOpenAI, model: str, messages: list[dict[str, str]]) -> tuple[float, float, float, int]:
+async def _bare(client: AsyncOpenAI, model: str, messages: list[ChatCompletionMessageParam]) -> tuple[float, float, float, int]:
     start = time.perf_counter()
     first = last = None
     count = 0
-    stream = await client.chat.completions.create(model=model, messages=messages, stream=True, max_tokens=4096)  # type: ignore[arg-type]
+    stream = await client.chat.completions.create(model=model, messages=messages, stream=True, max_tokens=4096)
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             now = time.perf_counter()
@@ -68,7 +70,7 @@ async def run_overhead_bench(settings: Settings, runs: int, tokens: int, ttft_ms
         await services.retriever.refresh()
         client = AsyncOpenAI(base_url=server.url, api_key="not-needed", max_retries=0)
         question = "Which port does Ollama use?"
-        messages = [{"role": "user", "content": question}]
+        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": question}]
         bare: list[tuple[float, float, float, int]] = []
         piped: list[tuple[float, float, float, int, float]] = []
         try:
@@ -106,7 +108,7 @@ async def run_overhead_bench(settings: Settings, runs: int, tokens: int, ttft_ms
     )
 
 
-async def _pipeline(services, question: str, options) -> tuple[float, float, float, int, float]:  # type: ignore[no-untyped-def]
+async def _pipeline(services: Services, question: str, options: AnswerOptions) -> tuple[float, float, float, int, float]:
     start = time.perf_counter()
     first = last = None
     count = 0
@@ -131,9 +133,7 @@ async def _pipeline(services, question: str, options) -> tuple[float, float, flo
 
 def replace_settings(settings: Settings, base_url: str) -> Settings:
     """The same settings pointed at the benchmark's server."""
-    data = settings.model_dump()
-    data.update(base_url=base_url, small_base_url=None, large_base_url=None)
-    return Settings(**data, _env_file=None)
+    return settings.model_copy(update={"base_url": base_url, "small_base_url": None, "large_base_url": None})
 
 
 def report_json(report: OverheadReport) -> str:

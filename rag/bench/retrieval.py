@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rag.analysis import Analyzer
-from rag.bench.metrics import ndcg_at_k, percentile, recall_at_k
+from rag.metrics import ndcg_at_k, percentile, recall_at_k
 from rag.errors import RagError
 from rag.retrieval import build_index, search_index
 from rag.types import Chunk

@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,13 +55,13 @@ class FakeProcess:
             self.process.wait(timeout=10)
             self.process = None
 
-    def script(self, **models: dict[str, object]) -> None:
+    def script(self, **models: Mapping[str, object]) -> None:
         """Replace the replies: script(**{"phi-4-mini": {"content": [...], "delay_between": 0.1}})."""
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}/_script", data=json.dumps(models).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
         urllib.request.urlopen(request, timeout=5).read()
 
-    def log(self) -> dict[str, object]:
+    def log(self) -> dict[str, Any]:
         return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_log", timeout=5).read())
 
 
@@ -100,7 +101,7 @@ def browser() -> Iterator[object]:  # close it with the module so later async te
 
 
 @pytest.fixture
-def page(browser, stack: Stack):  # type: ignore[no-untyped-def]
+def page(browser, stack: Stack):
     stack.fake.script()  # default replies for every model
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
@@ -111,6 +112,6 @@ def page(browser, stack: Stack):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

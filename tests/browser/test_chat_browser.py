@@ -17,20 +17,20 @@ MESSAGES = ".step[data-step-type=assistant_message]"
 FOOTER = r"(ms|s) total"
 
 
-def answered(page) -> int:  # type: ignore[no-untyped-def]
+def answered(page) -> int:
     """How many assistant messages carry an answer footer."""
     return int(page.evaluate(
         "re => [...document.querySelectorAll('.step[data-step-type=assistant_message]')]"
         ".filter(e => new RegExp(re).test(e.innerText)).length", FOOTER))
 
 
-def send(page, text: str) -> None:  # type: ignore[no-untyped-def]
+def send(page, text: str) -> None:
     page.fill("#chat-input", text)
     page.wait_for_selector("#chat-submit:not([disabled])", timeout=20_000)
     page.click("#chat-submit")
 
 
-def ask(page, text: str, timeout: float = 30_000) -> str:  # type: ignore[no-untyped-def]
+def ask(page, text: str, timeout: float = 30_000) -> str:
     """Send a question and wait for its complete answer; returns the answer message's text."""
     before = answered(page)
     send(page, text)
@@ -40,12 +40,12 @@ def ask(page, text: str, timeout: float = 30_000) -> str:  # type: ignore[no-unt
     return last_answer(page)
 
 
-def last_answer(page) -> str:  # type: ignore[no-untyped-def]
+def last_answer(page) -> str:
     texts = [m.inner_text() for m in page.query_selector_all(MESSAGES)]
     return next(t for t in reversed(texts) if re.search(FOOTER, t))
 
 
-def choose_mode(page, label: str) -> None:  # type: ignore[no-untyped-def]
+def choose_mode(page, label: str) -> None:
     page.click("#chat-settings-open-modal")
     page.wait_for_selector("#mode", timeout=10_000)
     page.click("#mode")
@@ -54,7 +54,7 @@ def choose_mode(page, label: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("#mode", state="detached", timeout=10_000)
 
 
-def test_answer_streams_with_timed_steps_and_sources(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+def test_answer_streams_with_timed_steps_and_sources(page, stack: Stack) -> None:
     words = [f"word{i} " for i in range(30)] + ["Ollama uses port 11434 [1]."]
     stack.fake.script(**{"phi-4-mini": {"content": words, "delay_between": 0.08}})
     before = answered(page)
@@ -78,7 +78,7 @@ def test_answer_streams_with_timed_steps_and_sources(page, stack: Stack) -> None
     shot(page, "answer")
 
 
-def test_follow_up_question_retrieves_with_the_previous_one(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+def test_follow_up_question_retrieves_with_the_previous_one(page, stack: Stack) -> None:
     ask(page, "Which port does Ollama use?")
     ask(page, "and what about LM Studio?")
     page.get_by_text(re.compile(r"retrieve · \d+ ms")).last.click()
@@ -87,7 +87,7 @@ def test_follow_up_question_retrieves_with_the_previous_one(page, stack: Stack) 
     assert "servers/lm-studio.md" in page.locator(".sources-list").last.inner_text()
 
 
-def test_escalation_is_visible_with_its_reason(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+def test_escalation_is_visible_with_its_reason(page, stack: Stack) -> None:
     stack.fake.script(**{
         "phi-4-mini": {"content": ["11434."]},
         "gpt-oss-20b": {"reasoning": ["The user asks for the port. ", "Source 1 says 11434."],
@@ -103,7 +103,7 @@ def test_escalation_is_visible_with_its_reason(page, stack: Stack) -> None:  # t
     shot(page, "escalation")
 
 
-def test_upload_pdf_and_docx_then_ask_and_delete_from_docs(page, stack: Stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_upload_pdf_and_docx_then_ask_and_delete_from_docs(page, stack: Stack, tmp_path: Path) -> None:
     pdf = tmp_path / "quarterly.pdf"
     pdf.write_bytes(make_pdf(["Quarterly report: the walrus project shipped in March.", "Revenue grew 12 percent."]))
     docx = tmp_path / "travel policy.docx"
@@ -131,14 +131,14 @@ def test_upload_pdf_and_docx_then_ask_and_delete_from_docs(page, stack: Stack, t
     shot(page, "docs")
 
 
-def test_switching_the_mode_changes_the_next_answer(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+def test_switching_the_mode_changes_the_next_answer(page, stack: Stack) -> None:
     assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")
     choose_mode(page, "gpt-oss-20b only")
     assert "gpt-oss-20b · large mode" in ask(page, "Which port does Ollama use?")
     assert stack.fake.log()["log"][-1]["model"] == "gpt-oss-20b"
 
 
-def test_side_by_side_fills_both_columns(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+def test_side_by_side_fills_both_columns(page, stack: Stack) -> None:
     stack.fake.script(**{
         "phi-4-mini": {"content": ["Port ", "11434 ", "[1]."], "delay_between": 0.1},
         "gpt-oss-20b": {"reasoning": ["Thinking it over."], "content": ["Ollama ", "uses ", "port ", "11434 ", "[1]."],
@@ -157,7 +157,7 @@ def test_side_by_side_fills_both_columns(page, stack: Stack) -> None:  # type: i
     shot(page, "compare")
 
 
-def test_stop_button_cancels_and_the_chat_goes_on(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+def test_stop_button_cancels_and_the_chat_goes_on(page, stack: Stack) -> None:
     stack.fake.script(**{"phi-4-mini": {"content": [f"slow{i} " for i in range(200)], "delay_between": 0.1}})
     send(page, "Which port does Ollama use?")
     page.wait_for_function("() => document.body.innerText.includes('slow3')", timeout=20_000)
@@ -170,7 +170,7 @@ def test_stop_button_cancels_and_the_chat_goes_on(page, stack: Stack) -> None:  
     assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")
 
 
-def test_model_server_killed_mid_answer(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+def test_model_server_killed_mid_answer(page, stack: Stack) -> None:
     stack.fake.script(**{"phi-4-mini": {"content": [f"part{i} " for i in range(200)], "delay_between": 0.1}})
     before = answered(page)
     send(page, "Which port does Ollama use?")

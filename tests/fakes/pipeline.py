@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.errors import ModelError
-from rag.models import ModelDelta
-from rag.types import Chunk, Generation, Passage, SearchResult, SupportSignals
+from rag.models import ChatModel, ModelDelta
+from rag.types import Chunk, Generation, Kind, Passage, SearchResult, SupportSignals
 
 
 class FakeClock:
@@ -43,10 +43,14 @@ class FakeSearcher:
     ms: float = 8.0
     queries: list[str] = field(default_factory=list)
 
-    async def search(self, query: str, k: int) -> SearchResult:
+    sources_asked: list[frozenset[str] | None] = field(default_factory=list)
+
+    async def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
         self.queries.append(query)
+        self.sources_asked.append(sources)
         self.clock.advance_ms(self.ms)
-        return SearchResult(query, self.found[:k], self.signals)
+        found = self.found if sources is None else tuple(p for p in self.found if p.chunk.source in sources)
+        return SearchResult(query, found[:k], self.signals)
 
 
 @dataclass
@@ -68,6 +72,7 @@ class FakeModel:
         self.model_id = self.model_id or self.alias
 
     async def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[ModelDelta | Generation]:
+        """Scripted: the text word by word on the fake clock, optionally failing after some tokens."""
         self.calls.append(messages)
         start = self.clock()
         words = self.text.split(" ")
@@ -95,8 +100,8 @@ class FakeProvider:
     large: FakeModel | None
     unavailable_reports: list[str] = field(default_factory=list)
 
-    async def get(self, kind: str):  # type: ignore[no-untyped-def]
+    async def get(self, kind: Kind) -> ChatModel | None:
         return self.small if kind == "small" else self.large
 
-    def report_unavailable(self, kind: str) -> None:
+    def report_unavailable(self, kind: Kind) -> None:
         self.unavailable_reports.append(kind)

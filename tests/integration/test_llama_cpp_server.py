@@ -67,7 +67,7 @@ async def test_client_streams_with_logprobs_and_estimates_missing_usage(server_u
     from rag.tokens import get_tokenizer
     from rag.types import Generation
 
-    model = OpenAICompatibleModel("smollm2", MODEL_ID, server_url, "", get_tokenizer())
+    model = OpenAICompatibleModel("smollm2", MODEL_ID, server_url, None, get_tokenizer())
     deltas, generation = [], None
     async for item in model.stream([{"role": "user", "content": "Name three colours."}], 24, 0.0):
         if isinstance(item, ModelDelta):

@@ -4,7 +4,7 @@ import pytest
 
 from rag.bench.load import run_load_bench
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def test_twenty_sessions_are_all_answered_and_isolated() -> None:
