@@ -73,6 +73,7 @@ async def startup() -> None:
         sys.stderr.write(f"{exc}\n")
         sys.stderr.flush()
         os._exit(2)
+    _same_origin_websocket()
     svc = build_services(settings, own_port=int(os.environ.get("CHAINLIT_PORT", "8000")))
     try:
         removed = await asyncio.to_thread(svc.library.remove_leftovers)
@@ -82,6 +83,18 @@ async def startup() -> None:
     except RagError as exc:
         log.error("corpus not indexed at start-up: %s", exc)
     _services = svc
+
+
+def _same_origin_websocket() -> None:
+    """Accept websocket connections only from pages of the app's own origin.
+
+    Chainlit creates its Socket.IO server with CORS handling switched off (`cors_allowed_origins=[]`),
+    so any web page the user visits could open a chat session in their name. `None` is engine.io's
+    same-origin check (Origin must match the Host, or X-Forwarded-Host behind a proxy).
+    """
+    from chainlit.server import sio
+
+    sio.eio.cors_allowed_origins = None
 
 
 @cl.on_app_shutdown

@@ -7,8 +7,10 @@ rather than nested (nesting would make them `RAG_CORPUS__DIR`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -96,7 +98,9 @@ class Settings(BaseSettings):
     # CPU-served models take tens of seconds before the first token on long prompts (FACTS.md: 38 s
     # per phi-4-mini answer in the workshop), so the defaults are generous.
     first_token_timeout_s: float = Field(180.0, gt=0, description="Request sent to first token.")
-    idle_timeout_s: float = Field(60.0, gt=0, description="Longest silence between two tokens.")
+    idle_timeout_s: float = Field(60.0, gt=0, description="Longest silence between two pieces of text.")
+    # gpt-oss-20b on a CPU: ~1 tok/s (FACTS.md), so 2,048 tokens can take half an hour.
+    generation_timeout_s: float = Field(1800.0, gt=0, description="Longest time for one whole model answer.")
     discovery_timeout_s: float = Field(0.5, gt=0, description="Per-port probe when looking for a server.")
     context_tokens: int = Field(6000, ge=512, description="Token budget for sources + history in a prompt.")
     history_turns: int = Field(3, ge=0, le=20, description="Recent question/answer pairs kept in the prompt.")
@@ -124,6 +128,21 @@ class Settings(BaseSettings):
         if not value.exists():
             raise ValueError(f"directory {value} does not exist")
         return value
+
+    @field_validator("base_url", "small_base_url", "large_base_url")
+    @classmethod
+    def _is_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or any(c.isspace() for c in value):
+            raise ValueError("must be an http:// or https:// URL of an OpenAI-compatible endpoint, e.g. http://127.0.0.1:5273/v1")
+        try:
+            parsed.port  # noqa: B018 - raises for a port that is not a number or out of range
+        except ValueError as exc:
+            raise ValueError(f"has an invalid port ({exc})") from exc
+        return value.rstrip("/")
 
     @field_validator("uploads_subdir")
     @classmethod
@@ -162,6 +181,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         message = error.get("msg", "invalid value").removeprefix("Value error, ")
         if loc:
             name = loc[0] if loc[0].startswith(("RAG_", "FOUNDRY_")) else f"RAG_{loc[0].upper()}"
+            if name == "RAG_BASE_URL" and "RAG_BASE_URL" not in os.environ and "FOUNDRY_LOCAL_ENDPOINT" in os.environ:
+                name = "FOUNDRY_LOCAL_ENDPOINT"  # the workshop's name for the same setting
             got = error.get("input")
             shown = f" (got {got!r})" if isinstance(got, (str, int, float)) else ""
             lines.append(f"Invalid setting {name}: {message}{shown}")

@@ -182,6 +182,7 @@ class ModelDirectory:
     _resolution: Resolution | None = field(default=None, init=False)
     _models: dict[tuple[str, str, str], OpenAICompatibleModel] = field(default_factory=dict, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _last_problems: tuple[str, ...] = field(default=(), init=False)
 
     async def resolve(self, force: bool = False) -> Resolution:
         """The current resolution, re-discovered when stale."""
@@ -192,7 +193,12 @@ class ModelDirectory:
             if current is not None and not force and (complete or fresh):
                 return current
             self._resolution = await self._discover()
+            self._last_problems = self._resolution.problems
             return self._resolution
+
+    def problems(self) -> tuple[str, ...]:
+        """What the last discovery found wrong (empty before the first)."""
+        return self._last_problems
 
     def invalidate(self) -> None:
         """Forget the cached resolution (after a model turned out to be unavailable)."""
@@ -209,7 +215,7 @@ class ModelDirectory:
                 resolved.server.base_url,
                 resolved.api_key,
                 self.tokenizer,
-                Timeouts(s.connect_timeout_s, s.first_token_timeout_s, s.idle_timeout_s),
+                Timeouts(s.connect_timeout_s, s.first_token_timeout_s, s.idle_timeout_s, s.generation_timeout_s),
             )
         return self._models[key]
 
@@ -298,6 +304,10 @@ class DirectoryModels:
     def report_unavailable(self, kind: Kind) -> None:
         """Re-discover on the next request."""
         self._directory.invalidate()
+
+    def problems(self) -> tuple[str, ...]:
+        """What the last discovery found wrong."""
+        return self._directory.problems()
 
 
 HOW_TO_CONNECT = (

@@ -38,11 +38,21 @@ class ModelDelta:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds. `first_token` runs from sending the request; `idle` between two chunks."""
+    """Seconds. `first_token` runs from sending the request; `idle` between two pieces of text (chunks
+    that carry no text, such as keep-alives or empty `choices`, do not count as progress); `total` bounds
+    the whole generation, however steadily it trickles."""
 
     connect: float = 3.0
     first_token: float = 180.0
     idle: float = 60.0
+    total: float = 1800.0
+
+
+# A stream is read to at most this many times the requested tokens (in text pieces, and characters at a
+# generous 32 per token): servers have been seen ignoring max_tokens, and a server that never stops must
+# not fill memory. Past it the answer is kept, marked as cut, and the connection closed.
+_OVERRUN_FACTOR = 2
+_CHARS_PER_TOKEN = 32
 
 
 class ChatModel(Protocol):
@@ -143,13 +153,19 @@ class OpenAICompatibleModel:
         except APIConnectionError as exc:
             raise _Retry(self._error(ModelUnavailable, f"cannot connect ({_cause(exc)})")) from exc
 
+        max_pieces = _OVERRUN_FACTOR * max_tokens + 32
+        max_chars = _CHARS_PER_TOKEN * max_tokens + 4096
         try:
             iterator = stream.__aiter__()
             while True:
+                now = self._clock()
+                total_left = self._timeouts.total - (now - state.sent)
                 if state.first_token is None:
-                    wait = self._timeouts.first_token - (self._clock() - state.sent)
+                    wait, what = self._timeouts.first_token - (now - state.sent), "no first token"
                 else:
-                    wait = self._timeouts.idle
+                    wait, what = self._timeouts.idle - (now - (state.progress or now)), "stream stalled"
+                if total_left < wait:
+                    wait, what = total_left, "generation too long"
                 try:
                     # asyncio.timeout, not wait_for: wait_for wraps every chunk in a new task, which
                     # cost ~1% of tokens/s in `rag bench overhead`.
@@ -158,11 +174,21 @@ class OpenAICompatibleModel:
                 except StopAsyncIteration:
                     break
                 except TimeoutError as exc:
-                    if state.first_token is None:
-                        raise self._timeout("no first token", self._timeouts.first_token) from exc
-                    raise self._timeout("stream stalled", self._timeouts.idle, StreamInterrupted, state) from exc
-                for item in self._consume(chunk, state):
+                    raise self._stalled(what, state) from exc
+                except ValueError as exc:  # a line of the stream is not JSON (json.JSONDecodeError)
+                    kind = ModelError if state.first_token is None else StreamInterrupted
+                    raise self._error(kind, f"the server sent malformed data in the stream ({exc})", state) from exc
+                try:
+                    items = self._consume(chunk, state)
+                except (AttributeError, TypeError, KeyError) as exc:  # JSON, but not a chat completion chunk
+                    kind = ModelError if state.first_token is None else StreamInterrupted
+                    raise self._error(kind, f"the server sent a malformed chunk ({type(exc).__name__}: {exc})", state) from exc
+                for item in items:
                     yield item
+                if state.pieces > max_pieces or state.chars > max_chars:
+                    state.cut = True  # closed in `finally`; the answer so far stands, marked as cut
+                    log.warning("%s: stream cut after %d pieces, far past max_tokens=%d", self.alias, state.pieces, max_tokens)
+                    break
         except asyncio.CancelledError:
             log.info("%s: request cancelled", self.alias)
             raise
@@ -202,11 +228,17 @@ class OpenAICompatibleModel:
                 if isinstance(reasoning, str) and reasoning:
                     state.reasoning_format = f"delta.{name}"
                     out.append(from_text("reasoning", reasoning, state, self._clock))
+                    state.pieces += 1
+                    state.chars += len(reasoning)
+                    state.progress = self._clock()
                     break
             if delta.content:
                 out.extend(from_piece(p, state, self._clock) for p in state.splitter.feed(delta.content))
+                state.pieces += 1
+                state.chars += len(delta.content)
+                state.progress = self._clock()  # held-back text (a tag split across chunks) is progress too
                 if state.first_token is None:
-                    state.first_token = self._clock()  # held-back text still proves the model is answering
+                    state.first_token = state.progress  # held-back text still proves the model is answering
             logprobs = getattr(choice, "logprobs", None)
             for entry in getattr(logprobs, "content", None) or []:
                 if entry.logprob is not None:
@@ -249,8 +281,9 @@ class OpenAICompatibleModel:
             last_token_ms=last * 1000,
             tokens_per_s=rate,
             mean_logprob=sum(state.logprobs) / len(state.logprobs) if state.logprobs else None,
-            finish_reason=state.finish_reason,
+            finish_reason="length" if state.cut else state.finish_reason,
             reasoning_format=state.reasoning_format or state.splitter.format,
+            cut=state.cut,
         )
 
     # --- errors ---------------------------------------------------------------------------------------
@@ -262,8 +295,18 @@ class OpenAICompatibleModel:
     def _timeout(
         self, what: str, seconds: float, kind: type[ModelError] = ModelTimeout, state: _StreamState | None = None
     ) -> ModelError:
-        setting = "RAG_FIRST_TOKEN_TIMEOUT_S" if what != "stream stalled" else "RAG_IDLE_TIMEOUT_S"
+        setting = {"stream stalled": "RAG_IDLE_TIMEOUT_S", "generation too long": "RAG_GENERATION_TIMEOUT_S"}.get(
+            what, "RAG_FIRST_TOKEN_TIMEOUT_S")
         return self._error(kind, f"{what} within {seconds:g} s ({setting})", state)
+
+    def _stalled(self, what: str, state: _StreamState) -> ModelError:
+        """The error for a timeout while streaming: which limit ran out."""
+        if what == "no first token":
+            return self._timeout(what, self._timeouts.first_token)
+        if what == "generation too long":
+            kind = ModelTimeout if state.first_token is None else StreamInterrupted
+            return self._timeout(what, self._timeouts.total, kind, state)
+        return self._timeout(what, self._timeouts.idle, StreamInterrupted, state)
 
     def _status_error(self, exc: APIStatusError, retry: bool = True) -> ModelError:
         """A typed error for an HTTP status; 5xx raise _Retry instead when a retry is still allowed."""
@@ -291,6 +334,10 @@ class _StreamState:
     usage: tuple[int, int] | None = None
     finish_reason: str | None = None
     reasoning_format: str | None = None
+    progress: float | None = None  # when the last text arrived (answer or reasoning)
+    pieces: int = 0  # chunks that carried text
+    chars: int = 0
+    cut: bool = False  # stopped reading far past max_tokens
 
     def __post_init__(self) -> None:
         self.answer: list[str] = []

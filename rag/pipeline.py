@@ -66,6 +66,10 @@ class ModelProvider(Protocol):
         """A model turned out to be unreachable: look again next time."""
         ...
 
+    def problems(self) -> tuple[str, ...]:
+        """What went wrong the last time the models were looked for (servers down, ids not served)."""
+        ...
+
 
 Outcome = ModelFinished | ModelFailed | None  # how one model request ended (None: not run, or still running)
 
@@ -120,7 +124,9 @@ class Pipeline:
         t = self._clock()
         route = plan(opts.mode, small is not None, large is not None, bool(focus), result.signals, opts.policy)
         if route.first is None:
-            async for event in self._extractive(question, result, opts, timings, started, route.why):
+            found = self._models.problems()
+            why = f"{route.why}: {'; '.join(found)}" if found else route.why
+            async for event in self._extractive(question, result, opts, timings, started, why):
                 yield event
             return
 
@@ -187,6 +193,9 @@ class Pipeline:
             return
 
         generation = final.generation
+        if generation.cut:
+            notes.append(f"The answer was cut: {generation.alias} kept sending far past the {opts.max_tokens(kind)} "
+                         "tokens asked for, and the rest was not read.")
         escalated = kind == "large" and opts.mode == "auto"
         # Every completed request counts (an escalated answer: the draft and the large model's answer).
         runs = (final,) if draft is None or draft is final else (draft, final)

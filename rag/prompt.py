@@ -7,7 +7,9 @@ instructions found inside sources.
 
 from __future__ import annotations
 
+import html
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,15 +101,32 @@ def _source_block(number: int, passage: Passage) -> str:
 
 
 def _attr(value: str) -> str:
-    return value.replace('"', "'").replace("<", "(").replace(">", ")")
+    """A file name or heading inside a tag attribute: normalised, one line, no quotes or angle brackets."""
+    return " ".join(_normalise(value).split()).replace('"', "'").replace("<", "(").replace(">", ")")
 
 
-_BLOCK_TAG = re.compile(r"<\s*/?\s*source\b", re.IGNORECASE)
+# Invisible characters that can split a tag so a pattern misses it while a tokenizer still reads it:
+# zero-width spaces and joiners, direction marks and embeddings, word joiners, variation selectors, BOM.
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff]")
+# After normalisation: "<" opening anything tag-like, i.e. followed (spaces and a slash allowed) by a
+# letter of any script (so Cyrillic or Greek look-alikes of "source" too) or by "|" (chat-template tokens
+# such as <|im_start|>, <|end|>, <|system|>). "a < b" and "x <= 3" are left alone.
+_TAG_OPEN = re.compile(r"<(?=\s*/?\s*[^\W\d_]|\s*\|)")
+
+
+def _normalise(text: str) -> str:
+    """The text a model's tokenizer effectively sees: entities decoded, NFKC (full-width and other
+    compatibility forms folded: "＜" is "<"), invisible characters removed."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", html.unescape(text)))
 
 
 def _neutralise(text: str) -> str:
-    """Stop document text from opening or closing a source block."""
-    return _BLOCK_TAG.sub(lambda m: m.group(0).replace("<", "‹"), text)
+    """Stop document text from opening or closing a source block, or posing as a chat-template token.
+
+    The opening bracket of anything tag-like becomes "‹", which no chat template or block parser takes
+    for "<"; the words themselves stay, as data, inside their block.
+    """
+    return _TAG_OPEN.sub("‹", _normalise(text))
 
 
 # --- follow-up questions ------------------------------------------------------------------------------

@@ -145,6 +145,7 @@ class Generation:
     mean_logprob: float | None = None
     finish_reason: str | None = None
     reasoning_format: str | None = None  # "delta.reasoning", "delta.reasoning_content", "harmony tags", ...
+    cut: bool = False  # the app stopped reading: the server sent far more than max_tokens
 
     @property
     def generation_ms(self) -> float:

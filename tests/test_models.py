@@ -214,3 +214,39 @@ async def test_error_event_inside_the_stream_is_reported_as_such(server: FakeOpe
     server.replies["phi-4-mini"] = Reply(content=["x"], error_after=0, error="model crashed")
     with pytest.raises(ModelError, match="reported an error in the stream: model crashed"):
         await _collect(_model(server))
+
+
+async def test_invalid_json_in_the_stream_is_a_model_error_with_the_partial_text(server: FakeOpenAIServer) -> None:
+    server.replies["phi-4-mini"] = Reply(content=["Ollama ", "listens ", "on"], raw_after=2)
+    with pytest.raises(StreamInterrupted, match="malformed data in the stream") as info:
+        await _collect(_model(server))
+    assert info.value.partial == "Ollama listens "
+    server.replies["phi-4-mini"] = Reply(content=["x"], raw_after=0, raw='{"choices": "not a list"}')
+    with pytest.raises(ModelError, match="malformed chunk"):
+        await _collect(_model(server))
+
+
+async def test_chunks_without_text_do_not_keep_a_stalled_stream_alive(server: FakeOpenAIServer) -> None:
+    # Empty `choices` every 0.2 s for 10 s: only text counts as progress, so the 1 s idle limit ends it.
+    server.replies["phi-4-mini"] = Reply(content=["Ollama ", "listens"], keepalive=50, delay_between=0.2)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(StreamInterrupted, match="stream stalled within 1 s") as info:
+        await _collect(_model(server, idle=1.0))
+    assert asyncio.get_running_loop().time() - started < 5
+    assert info.value.partial == "Ollama listens"
+
+
+async def test_a_generation_has_an_overall_deadline(server: FakeOpenAIServer) -> None:
+    # A token every 0.2 s never trips the idle limit; the whole answer may take at most 1 s.
+    server.replies["phi-4-mini"] = Reply(content=[f"w{i} " for i in range(100)], delay_between=0.2)
+    with pytest.raises(StreamInterrupted, match="generation too long within 1 s .RAG_GENERATION_TIMEOUT_S") as info:
+        await _collect(_model(server, idle=5, total=1.0))
+    assert info.value.partial.startswith("w0 w1 ")
+
+
+async def test_a_stream_that_never_ends_is_cut_far_past_max_tokens(server: FakeOpenAIServer) -> None:
+    server.replies["phi-4-mini"] = Reply(content=["spam " * 50], endless=True)  # 250 characters a chunk, forever
+    deltas, generation = await _collect(_model(server), max_tokens=64)
+    assert generation.cut and generation.finish_reason == "length"
+    assert 32 * 64 < len(generation.text) < 32 * 64 + 4096 + 300  # stopped at the cap, not at 10 MB
+    assert "".join(d.text for d in deltas).strip() == generation.text

@@ -36,6 +36,10 @@ class Reply:
     delay_first: float = 0.0  # seconds before the first chunk
     delay_between: float = 0.0
     cut_after: int | None = None  # abort the connection after this many chunks
+    raw_after: int | None = None  # after this many chunks, send `raw` as a data line (e.g. invalid JSON)
+    raw: str = '{"choices": [{"delta": {"content": "x"}'  # a truncated JSON object
+    keepalive: int = 0  # chunks with empty `choices` sent after the content, `delay_between` apart
+    endless: bool = False  # repeat the content until the client hangs up (a server that never stops)
     error_after: int | None = None  # send an SSE {"error": ...} event after this many chunks
     finish_reason: str = "stop"
 
@@ -62,6 +66,7 @@ class FakeOpenAIServer:
         # Per streamed reply: model and time.monotonic() of the last token sent (CLOCK_MONOTONIC is
         # system-wide on Linux, so another process on this machine can compare it with its own clock).
         self.log: list[dict[str, Any]] = []
+        self.probes: list[str] = []  # GET /_probe... requests, e.g. an image URL planted in an answer
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -117,7 +122,11 @@ class FakeOpenAIServer:
                 if self._refused():
                     return
                 if self.path.rstrip("/") == "/_log":  # test control: what was streamed, and when
-                    self._json(200, {"log": fake.log, "requests": len(fake.requests)})
+                    self._json(200, {"log": fake.log, "requests": len(fake.requests), "probes": fake.probes})
+                    return
+                if self.path.startswith("/_probe"):  # a URL a test plants in an answer: was it ever fetched?
+                    fake.probes.append(self.path)
+                    self._json(200, {"probed": self.path})
                     return
                 if self.path.rstrip("/") != "/v1/models":
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
@@ -133,6 +142,7 @@ class FakeOpenAIServer:
                 if self.path.rstrip("/") == "/_script":  # test control: {model: Reply fields} is the new script
                     fake.replies = {model: Reply(**fields) for model, fields in body.items()}  # {} = defaults
                     fake.log.clear()
+                    fake.probes.clear()
                     self._json(200, {"scripted": sorted(body)})
                     return
                 if self.path.rstrip("/") != "/v1/chat/completions":
@@ -147,7 +157,10 @@ class FakeOpenAIServer:
                 if reply.status != 200:
                     self._json(reply.status, {"error": {"message": reply.error or f"scripted HTTP {reply.status}"}})
                     return
-                self._stream(body, reply)
+                try:
+                    self._stream(body, reply)
+                except (BrokenPipeError, ConnectionResetError):  # the client hung up mid-stream: its right
+                    self.close_connection = True
 
             def _json(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -179,7 +192,12 @@ class FakeOpenAIServer:
                     time.sleep(reply.delay_first)
                 sent = 0
                 pieces = [("reasoning", r) for r in reply.reasoning] + [("content", c) for c in reply.content]
+                if reply.endless:
+                    self._endless(base, pieces, reply)
+                    return
                 for index, (kind, text) in enumerate(pieces):
+                    if reply.raw_after is not None and sent == reply.raw_after:
+                        self._event(reply.raw)
                     if reply.cut_after is not None and sent >= reply.cut_after:
                         self._abort()
                         return
@@ -202,6 +220,9 @@ class FakeOpenAIServer:
                 if reply.cut_after is not None and sent >= reply.cut_after:
                     self._abort()
                     return
+                for _ in range(reply.keepalive):  # "progress" that carries no text
+                    time.sleep(reply.delay_between)
+                    self._event({**base, "choices": []})
                 fake.log.append({"model": model, "last_token": time.monotonic(), "last_token_wall": time.time(), "chunks": sent})
                 self._event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]})
                 if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
@@ -211,6 +232,17 @@ class FakeOpenAIServer:
                     self._event({**base, "choices": [], "usage": usage})
                 self._event("[DONE]")
                 self._chunk(b"")
+
+            def _endless(self, base: dict[str, Any], pieces: list[tuple[str, str]], reply: Reply) -> None:
+                try:
+                    while True:
+                        for kind, text in pieces:
+                            delta = {reply.reasoning_field: text} if kind == "reasoning" else {"content": text}
+                            self._event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+                            if reply.delay_between:
+                                time.sleep(reply.delay_between)
+                except OSError:  # the client hung up: what a server that never stops meets in the end
+                    self.close_connection = True
 
             def _abort(self) -> None:
                 # Close mid-body, as when a server process dies: the chunked body never completes, so

@@ -99,9 +99,13 @@ class FakeProvider:
     small: FakeModel | None
     large: FakeModel | None
     unavailable_reports: list[str] = field(default_factory=list)
+    found_problems: tuple[str, ...] = ()
 
     async def get(self, kind: Kind) -> ChatModel | None:
         return self.small if kind == "small" else self.large
 
     def report_unavailable(self, kind: Kind) -> None:
         self.unavailable_reports.append(kind)
+
+    def problems(self) -> tuple[str, ...]:
+        return self.found_problems

@@ -62,6 +62,18 @@ def server_url() -> Iterator[str]:
     process.wait(timeout=20)
 
 
+def test_llama_cpp_is_a_portable_build() -> None:
+    """A native build uses this CPU's widest kernels (AVX-512, AMX), and with AMX it segfaults on the first
+    chat completion; the Makefile builds with -DGGML_NATIVE=OFF, which enables neither."""
+    if _model_path() is None:
+        pytest.skip("llama-cpp-python is not installed (make test installs it)")
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode()
+    assert "AVX2 = 1" in info  # the portable x86-64 baseline this build targets
+    assert "AMX_INT8 = 1" not in info and "AVX512 = 1" not in info, info
+
+
 async def test_client_streams_with_logprobs_and_estimates_missing_usage(server_url: str) -> None:
     from rag.models import ModelDelta, OpenAICompatibleModel
     from rag.tokens import get_tokenizer

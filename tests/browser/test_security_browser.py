@@ -1,0 +1,42 @@
+"""Model output and other origins are untrusted: in the real app, in Chromium."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.browser.conftest import Stack
+from tests.browser.test_chat_browser import ask
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_image_planted_in_an_answer_is_never_fetched(page, stack: Stack) -> None:
+    probe = f"http://127.0.0.1:{stack.fake.port}/_probe/leak.png?d=secret"
+    stack.fake.script(**{"phi-4-mini": {"content": [
+        "Ollama uses port 11434 [1]. !", f"[chart]({probe}) ", f"<img src=\"{probe}&html=1\"> and ",
+        f"[ref]: {probe}&ref=1\n\n![x][ref] as the guide says [1]."], "delay_between": 0.05}})
+    text = ask(page, "Which port does Ollama use?")
+    page.wait_for_timeout(1000)  # time for any image the page would load
+    assert stack.fake.log()["probes"] == []
+    assert "[image not loaded: chart]" in text and probe in text  # shown, with where it points
+    assert page.locator(".step[data-step-type=assistant_message] img[src*='_probe']").count() == 0
+
+
+def _get(url: str, origin: str) -> tuple[int, dict[str, str]]:
+    request = urllib.request.Request(url, headers={"Origin": origin})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def test_only_the_apps_own_origin_may_call_it(stack: Stack) -> None:
+    status, headers = _get(f"{stack.app_url}/project/settings?language=en-US", "http://evil.example")
+    assert "access-control-allow-origin" not in {k.lower() for k in headers}  # no credentialed cross-site reads
+    handshake = f"{stack.app_url}/ws/socket.io/?EIO=4&transport=polling"
+    assert _get(handshake, "http://evil.example")[0] == 400  # no chat session opened from another site
+    assert _get(handshake, stack.app_url)[0] == 200  # the app's own pages connect as before
