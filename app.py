@@ -17,17 +17,19 @@ from typing import Any
 
 import chainlit as cl
 from chainlit.step import TrueStepType
+from chainlit.types import CommandDict
 from chainlit.input_widget import InputWidget, Select, Slider
 
 from rag import columns as compare_columns
 from rag import conversation as chat
 from rag import markdown as md
+from rag import progress
 from rag.batching import TokenBatcher
 from rag.config import BOUNDS, load_settings
 from rag.conversation import Conversation
 from rag.discovery import HOW_TO_CONNECT, Resolution
 from rag.errors import ConfigError, RagError, UnsupportedDocument
-from rag.library import display_name
+from rag.library import display_name, readable_upload_name
 from rag.options import MODES, ChatChoices
 from rag.runtime import Services, build_services
 from rag.session import SessionStats
@@ -48,6 +50,7 @@ from rag.types import (
 )
 
 log = logging.getLogger("app")
+NBSP = "\u00a0"
 
 # The app's long-lived services (settings, index, model clients), built once by `startup()` and shared
 # by every chat session; nothing per-session lives here.
@@ -121,17 +124,57 @@ async def start() -> None:
     svc = services()
     cl.user_session.set("conversation", chat.start(svc.options))
     cl.user_session.set("stats", SessionStats())
+    await cl.context.emitter.set_commands(COMMANDS)
     await cl.ChatSettings(_settings_widgets(ChatChoices.of(svc.options))).send()
     try:
         documents = await svc.retriever.documents()
         resolution = await svc.directory.resolve()
     except RagError as exc:
-        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
+        await _notice(f"⚠️ {md.plain(str(exc))}")
         return
     served = sum(1 for d in documents if d.status == "ok")
     skipped = len(documents) - served
     corpus = f"{served} documents in {md.code(str(svc.settings.corpus_dir))}" + (f" ({skipped} skipped: `/docs` says why)" if skipped else "")
-    await cl.Message(content=f"{_models_notice(resolution)}\n\nAnswering from {corpus}.", author="system").send()
+    await _notice(f"{_models_notice(resolution)}\n\nAnswering from {corpus}.")
+    if resolution.small is None and resolution.large is None:
+        cl.user_session.set("watcher", asyncio.create_task(_announce_when_a_server_appears()))
+
+
+# The composer's commands (typed as /docs, or picked from the commands menu).
+COMMANDS: list[CommandDict] = [
+    {"id": command, "icon": icon, "description": description, "button": False, "persistent": False, "selected": False}
+    for command, icon, description in (
+        ("docs", "files", "The documents: type, size, chunks, skip reasons; delete uploads"),
+        ("stats", "gauge", "This session: escalation rate and reasons, latency per stage and model, cost"),
+        ("chart", "chart-column", "The latency chart of this session's answers"),
+    )
+]
+
+
+async def _notice(content: str) -> None:
+    """A status line from the app itself. A system message, so the starter questions stay on screen (the
+    welcome screen hides as soon as the chat holds a user or assistant message)."""
+    await cl.Message(content=content, author="system", type="system_message").send()
+
+
+async def _announce_when_a_server_appears(every_s: float = 4.0, for_s: float = 3600.0) -> None:
+    """Say in the chat when a model server started after the greeting has been found."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + for_s
+    while loop.time() < deadline:
+        await asyncio.sleep(every_s)
+        resolution = await services().directory.resolve()
+        if resolution.small is not None or resolution.large is not None:
+            await _notice("✅ A model server is up. " + _models_notice(resolution))
+            return
+
+
+@cl.on_chat_end
+async def end() -> None:
+    """Stop watching for a model server for a chat that is gone."""
+    watcher = cl.user_session.get("watcher")
+    if isinstance(watcher, asyncio.Task):
+        watcher.cancel()
 
 
 def _slider(name: str, label: str, initial: float) -> Slider:
@@ -176,26 +219,36 @@ def _session_stats() -> SessionStats:
     return stats
 
 
-async def update_chart(repost: bool = False) -> None:
-    """Create the session's latency chart after its first answer; afterwards update it in place."""
+async def update_chart() -> None:
+    """Show the session's latency chart below the latest answer, where the user is looking.
+
+    The previous chart message is removed, so there is one chart, always at the bottom. With no model
+    timings yet (every answer an extract), it says so instead of plotting an axis of zeros.
+    """
+    previous = cl.user_session.get("chart_message")
+    if isinstance(previous, cl.Message):
+        await previous.remove()
     props = _session_stats().chart_props()
-    chart = cl.user_session.get("chart")
-    if chart is None or repost:
+    if not any(point["runs"] for point in props["points"]):
+        message = cl.Message(content="**Latency this session**: nothing to plot yet. Answers so far came from the "
+                             "documents (extracts), with no model timings; `/stats` has the numbers.", author="stats")
+    else:
         chart = cl.CustomElement(name="LatencyChart", props=props, display="inline")
-        cl.user_session.set("chart", chart)
-        await cl.Message(content="**Latency this session**, updated after each answer (`/stats` for the numbers).",
-                         elements=[chart], author="stats").send()
-        return
-    chart.props = props
-    await chart.update()
+        message = cl.Message(content="**Latency this session**, redrawn after each answer (`/stats` for the numbers).",
+                             elements=_elements(chart), author="stats")
+    await message.send()
+    cl.user_session.set("chart_message", message)
 
 
 def _models_notice(resolution: Resolution) -> str:
     found = [r for r in (resolution.small, resolution.large) if r is not None]
     if not found:
-        problems = "\n".join(f"- {md.plain(p)}" for p in resolution.problems)
+        # "no model server found (tried ...)" would repeat the heading: say only what was tried.
+        problems = "\n".join(f"- {md.plain(p.replace('no model server found (tried ', 'Looked for: ').rstrip(')'))}"
+                             if p.startswith("no model server found") else f"- {md.plain(p)}" for p in resolution.problems)
         return (
-            "**No model server found**, so answers are extracts of the documents (clearly labelled).\n\n"
+            "**No model server found**, so answers are extracts of the documents (clearly labelled). "
+            "A server you start now is picked up by itself, and this chat will say so.\n\n"
             f"{problems}\n\n{HOW_TO_CONNECT}"
         )
     lines = [f"- **{md.plain(r.alias)}** → {md.code(r.model_id)} on {r.server.name} ({md.code(r.server.base_url)})"
@@ -208,14 +261,15 @@ def _models_notice(resolution: Resolution) -> str:
 async def answer(message: cl.Message) -> None:
     """Commands, then attached files (indexed before answering), then the pipeline."""
     text = message.content.strip()
-    if text == "/docs":
+    command = message.command or (text[1:] if text in {f"/{c['id']}" for c in COMMANDS} else None)
+    if command == "docs":
         await show_documents()
         return
-    if text == "/stats":
+    if command == "stats":
         await cl.Message(content=_session_stats().render_markdown(), author="stats").send()
         return
-    if text == "/chart":
-        await update_chart(repost=True)
+    if command == "chart":
+        await update_chart()
         return
     focus: frozenset[str] | None = None
     files = [e for e in (message.elements or []) if getattr(e, "path", None)]
@@ -302,15 +356,17 @@ async def show_documents() -> None:
         await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
         return
     uploads_prefix = f"{svc.settings.uploads_subdir}/"
-    rows = ["| document | type | size | chunks | added | status |", "|---|---|---:|---:|---|---|"]
+    rows = ["| document | type | size | chunks | modified | status |", "|---|---|---:|---:|---|---|"]
     actions = []
     for doc in documents:
         status = "ok" if doc.status == "ok" else f"skipped: {doc.reason}"
-        added = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.modified)) if doc.modified else ""
-        rows.append(f"| {md.code(doc.source)} | {md.cell(doc.kind)} | {format_size(doc.size_bytes)} | {doc.chunks} | {added} | {md.cell(status)} |")
+        # Non-breaking spaces: "1.5 KB" and "2026-11-30 14:05" never wrap inside a narrow column.
+        modified = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.modified)).replace(" ", NBSP) if doc.modified else ""
+        size = format_size(doc.size_bytes).replace(" ", NBSP)
+        rows.append(f"| {md.code(doc.source)} | {md.cell(doc.kind)} | {size} | {doc.chunks} | {modified} | {md.cell(status)} |")
         if doc.source.startswith(uploads_prefix):
-            actions.append(cl.Action(name="delete_document", payload={"source": doc.source},
-                                     label=f"Delete {doc.source.removeprefix(uploads_prefix)}", icon="trash-2"))
+            actions.append(cl.Action(name="delete_document", payload={"source": doc.source}, icon="trash-2",
+                                     label=f"Delete {readable_upload_name(doc.source)}", tooltip=f"Delete {doc.source}"))
     served = sum(d.chunks for d in documents)
     head = f"**{len(documents)} documents, {served} chunks** in {md.code(str(svc.settings.corpus_dir))}."
     if not actions:
@@ -321,6 +377,16 @@ async def show_documents() -> None:
 @cl.action_callback("delete_document")
 async def delete_document(action: cl.Action) -> None:
     """Delete an upload after confirmation."""
+    try:
+        await _delete_after_confirmation(action)
+    finally:
+        # Chainlit's ask ends by announcing a running task (it expects to be inside a message handler);
+        # action callbacks have no task of their own, so without this the chat stays busy: the stop
+        # button shows and Enter sends nothing.
+        await cl.context.emitter.task_end()
+
+
+async def _delete_after_confirmation(action: cl.Action) -> None:
     source = str(action.payload.get("source", ""))
     choice = await cl.AskActionMessage(
         content=f"Delete {md.code(source)} and its chunks from the corpus? This cannot be undone.",
@@ -343,38 +409,52 @@ async def delete_document(action: cl.Action) -> None:
 
 
 class _AnswerView:
-    """Renders one answer: a streamed message with its stage steps nested under it."""
+    """Renders one answer: a streamed message with its stage steps nested under it.
+
+    Something truthful is on screen at every moment: while a model has produced no answer text, the
+    bubble shows what it is doing and for how long (ticking each second), under the draft being checked
+    if there is one; its first answer token replaces both. Step titles follow the model live.
+    """
+
+    TICK_S = 1.0
 
     def __init__(self, message: cl.Message) -> None:
         self.message = message
         # 40 ms at first; +10 ms per 2,000 characters shown (a 6,000-token answer: ~0.2 s between flushes).
         self.batcher = TokenBatcher(self._flush, interval=0.04, per_char=0.000005)
         self.model_steps: dict[str, cl.Step] = {}
+        self.progress: dict[str, progress.Progress] = {}
         self.streamed = ""
         self.guard = md.StreamGuard()  # model text is untrusted: nothing in it may load while it streams
+        self.kept = ""  # shown above the status line until answer text arrives: the draft being checked
+        self.waiting: str | None = None  # the role whose first answer token the bubble is waiting for
+        self.ticker: asyncio.Task[None] | None = None
+        self.titled = 0.0  # when a step title was last updated while streaming
+        self.bubble = asyncio.Lock()  # the ticker and the first answer token both rewrite the bubble
 
     async def _flush(self, text: str) -> None:
         await self.message.stream_token(text)
 
-    async def step(self, name: str, output: str = "", type: TrueStepType = "tool") -> cl.Step:
-        step = cl.Step(name=name, type=type, parent_id=self.message.id, show_input=False)
+    async def step(self, name: str, output: str = "", type: TrueStepType = "tool", icon: str | None = None) -> cl.Step:
+        step = cl.Step(name=name, type=type, parent_id=self.message.id, show_input=False, icon=icon)
         step.output = output
         await step.send()
         return step
 
     async def on(self, event: object) -> None:
         if isinstance(event, Retrieved):
-            await self.step(f"retrieve · {format_ms(event.ms)}", _retrieval_summary(event), type="retrieval")
+            await self.step(f"retrieve · {format_ms(event.ms)}", _retrieval_summary(event), type="retrieval", icon="search")
         elif isinstance(event, StageFinished):
-            await self.step(f"{event.name} · {format_ms(event.ms)}", event.detail)
+            await self.step(f"{event.name} · {format_ms(event.ms)}", md.plain(event.detail), icon=STAGE_ICONS.get(event.name, "timer"))
         elif isinstance(event, ModelStarted):
             await self._start_model(event)
-        elif isinstance(event, TokenDelta):
-            self.streamed += event.text
-            self.batcher.add(self.guard.feed(event.text))
-        elif isinstance(event, ModelFinished):  # reasoning deltas are not streamed: the step shows it at the end
+        elif isinstance(event, (TokenDelta, ReasoningDelta)):
+            await self._text(event)
+        elif isinstance(event, ModelFinished):  # reasoning is not streamed into the answer: its step shows it
+            await self._stop_waiting(event.role)
             await self._model_finished(event.role, event.generation, event.cost_usd)
         elif isinstance(event, ModelFailed):
+            await self._stop_waiting(event.role)
             await self._model_failed(event)
             await self._clear_stream()
         elif isinstance(event, EscalationDecided):
@@ -383,9 +463,73 @@ class _AnswerView:
             await self._answer(event)
 
     async def _start_model(self, event: ModelStarted) -> None:
+        now = time.perf_counter()
+        self.progress[event.role] = progress.begin(event.alias, now)
         self.model_steps[event.role] = await self.step(
-            f"{event.alias} · waiting for first token", f"{md.code(event.model_id)} at {md.code(event.endpoint)}", type="llm"
-        )
+            progress.live_title(self.progress[event.role], now), f"{md.code(event.model_id)} at {md.code(event.endpoint)}",
+            type="llm", icon="bot")
+        await self._begin_waiting(event.role)
+
+    async def _begin_waiting(self, role: str) -> None:
+        """Until this model's first answer token, the bubble says what it is doing."""
+        self.waiting = role
+        await self._show_status()
+        if self.ticker is None:
+            self.ticker = asyncio.create_task(self._tick())
+
+    async def _track(self, event: TokenDelta | ReasoningDelta) -> None:
+        """Count the piece of text; the step title follows, a few updates a second."""
+        now = time.perf_counter()
+        before = self.progress.get(event.role)
+        if before is not None:
+            self.progress[event.role] = progress.advance(before, event, now)
+            if before.first_text is None or now - self.titled > 0.5:
+                await self._retitle(event.role, now)
+
+    async def _text(self, event: TokenDelta | ReasoningDelta) -> None:
+        await self._track(event)
+        if isinstance(event, TokenDelta):
+            if self.waiting == event.role:
+                async with self.bubble:
+                    await self._stop_waiting(event.role)
+                    self.message.content = ""  # the first answer token replaces the draft and the status line
+            self.streamed += event.text
+            self.batcher.add(self.guard.feed(event.text))
+
+    async def _retitle(self, role: str, now: float) -> None:
+        step, state = self.model_steps.get(role), self.progress.get(role)
+        if step is not None and state is not None:
+            self.titled = now
+            step.name = progress.live_title(state, now)
+            await step.update()
+
+    async def _show_status(self) -> None:
+        """The bubble while no answer text has arrived: the kept draft, then what the model is doing."""
+        async with self.bubble:
+            state = self.progress.get(self.waiting or "")
+            if state is None:
+                return
+            line = f"*⏳ {md.plain(progress.status_line(state, time.perf_counter()))}*"
+            self.message.content = f"{self.kept}\n\n{line}" if self.kept else line
+            await self.message.update()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.TICK_S)
+            if self.waiting is not None:
+                await self._show_status()
+                await self._retitle(self.waiting, time.perf_counter())
+
+    async def _stop_waiting(self, role: str) -> None:
+        if self.waiting == role:
+            self.waiting = None
+            self.kept = ""
+
+    async def _stop_ticker(self) -> None:
+        if self.ticker is not None:
+            self.ticker.cancel()
+            await asyncio.gather(self.ticker, return_exceptions=True)
+            self.ticker = None
 
     async def _model_failed(self, event: ModelFailed) -> None:
         step = self.model_steps.get(event.role)
@@ -399,13 +543,14 @@ class _AnswerView:
         if step is None:
             return
         estimated = " (estimated)" if gen.usage_estimated else ""
-        step.name = (
-            f"{gen.alias} · first token {format_ms(gen.first_token_ms)} · {gen.tokens_per_s:.0f} tok/s"
-        )
+        step.name = progress.final_title(gen)
         details = [
             f"model {md.code(gen.model_id)} at {md.code(gen.endpoint)}",
             f"time to first token {format_ms(gen.first_token_ms)}, generation {format_ms(gen.generation_ms)}, "
-            f"{gen.completion_tokens} completion tokens{estimated}, {gen.prompt_tokens} prompt tokens",
+            f"{gen.completion_tokens} completion tokens{estimated}, {gen.prompt_tokens} prompt tokens, "
+            f"decode rate {progress.format_rate(progress.rate(gen))}"
+            + ("" if progress.rate(gen) is not None else
+               f" (shown from {progress.MIN_RATE_TOKENS} tokens over {progress.MIN_RATE_MS / 1000:.1f} s)"),
             f"estimated cost ${cost:.6f} (hypothetical cloud prices)",
         ]
         if gen.mean_logprob is not None:
@@ -416,7 +561,7 @@ class _AnswerView:
         await step.update()
 
     async def _clear_stream(self) -> None:
-        """Remove streamed text from the answer (a failed or replaced draft; it stays in its step)."""
+        """Remove streamed text from the answer (a failed draft; it stays in its step)."""
         self.batcher.discard()
         await self.batcher.close()
         if self.streamed:
@@ -427,18 +572,30 @@ class _AnswerView:
     async def _escalation(self, event: EscalationDecided) -> None:
         reasons = "; ".join(event.reasons)
         if event.escalate and event.applied:
+            await self.batcher.close()
             draft_step = self.model_steps.get("draft")
-            if draft_step is not None and self.streamed:  # keep the replaced draft, collapsed in its step
+            if draft_step is not None and self.streamed:  # the replaced draft stays, collapsed, in its step
                 draft_step.output += f"\n\n**Draft** (replaced by {event.target}'s answer):\n\n{md.safe_answer(self.streamed.strip())}"
                 await draft_step.update()
-            await self._clear_stream()
-            await self.step(_escalation_name(event), "\n".join(f"- {r}" for r in event.reasons) + f"\n\ndecided in {format_ms(event.ms)}")
+            if self.streamed.strip():  # ... and in the bubble, marked, until the large model's answer starts
+                self.kept = (f"{md.safe_answer(self.streamed.strip())}\n\n*↑ draft by "
+                             f"{md.plain(draft_step.name.split(' · ')[0] if draft_step else 'the small model')}, "
+                             f"being checked by {md.plain(event.target)}: {md.plain(reasons)}*")
+                self.message.content = self.kept
+                await self.message.update()
+            self.streamed = ""
+            self.guard = md.StreamGuard()
+            await self.step(_escalation_name(event), "\n".join(f"- {md.plain(r)}" for r in event.reasons)
+                            + f"\n\ndecided in {format_ms(event.ms)}", icon="arrow-up-right")
         elif event.escalate:
-            await self.step(f"escalation not applied ({reasons})"[:180], "The policy would escalate, but this mode or setup does not allow it.")
+            await self.step("escalation · not applied", f"The policy would escalate ({md.plain(reasons)}), but this "
+                            "mode or setup does not allow it.", icon="circle-slash")
         else:
-            await self.step(f"escalation · not needed · {format_ms(event.ms)}", "The draft passed every check of the escalation policy.")
+            await self.step(f"escalation · not needed · {format_ms(event.ms)}",
+                            "The draft passed every check of the escalation policy.", icon="check")
 
     async def _answer(self, result: Answer) -> None:
+        await self._stop_ticker()
         await self.batcher.close()
         lines = [md.safe_answer(result.text)]
         if result.note:
@@ -456,14 +613,19 @@ class _AnswerView:
         await self.message.update()
 
     async def stopped(self) -> None:
+        await self._stop_ticker()
         await self.batcher.close()
         self.message.content = (md.safe_answer(self.streamed) + "\n\n*(stopped)*").strip()
         await self.message.update()
 
     async def failed(self, text: str) -> None:
+        await self._stop_ticker()
         await self.batcher.close()
         self.message.content = f"⚠️ {md.plain(text)}"
         await self.message.update()
+
+
+STAGE_ICONS = {"build prompt": "file-text", "extract": "quote"}
 
 
 class _CompareView(_AnswerView):
@@ -487,6 +649,9 @@ class _CompareView(_AnswerView):
         else:
             await self.element.update()
 
+    async def _begin_waiting(self, role: str) -> None:
+        """Each column shows its own status; the bubble holds the columns, not a status line."""
+
     async def on(self, event: object) -> None:
         if isinstance(event, Retrieved):
             self.element.props["sources"] = len(event.result.passages)
@@ -496,6 +661,7 @@ class _CompareView(_AnswerView):
             await self._start_model(event)
             await self._refresh()
         elif isinstance(event, (TokenDelta, ReasoningDelta)):
+            await self._track(event)
             self.batcher.add(event.text)
         elif isinstance(event, ModelFinished):
             await self._model_finished(event.role, event.generation, event.cost_usd)
@@ -531,10 +697,10 @@ def _elements(*elements: cl.CustomElement) -> list[Any]:
 
 
 def _escalation_name(event: EscalationDecided) -> str:
-    """'escalate → gpt-oss-20b: draft too short (+1 more)': the first reason names the step, all are inside."""
+    """'escalate → gpt-oss-20b: draft too short (+1 more)': short, the first reason's kind; all are inside."""
     if not event.reasons:
         return f"escalate → {event.target}"
-    first = event.reasons[0].split(" (")[0] if len(event.reasons[0]) > 60 else event.reasons[0]
+    first = event.reasons[0].split(" (")[0].split(":")[0]
     more = f" (+{len(event.reasons) - 1} more)" if len(event.reasons) > 1 else ""
     return f"escalate → {event.target}: {first}{more}"
 

@@ -16,6 +16,7 @@ from rag.config import Settings, load_settings
 from rag.engines import ENGINES
 from rag.errors import RagError
 from rag.runtime import build_retriever
+from rag.progress import format_rate, rate
 from rag.units import format_size
 from rag.types import (
     Answer,
@@ -284,7 +285,7 @@ def _render_event(event: object) -> None:
     elif isinstance(event, ModelFinished):
         g = event.generation
         est = " (estimated)" if g.usage_estimated else ""
-        err(f"\n{g.alias} · first token {g.first_token_ms:.0f} ms · {g.tokens_per_s:.1f} tok/s · "
+        err(f"\n{g.alias} · first token {g.first_token_ms:.0f} ms · {format_rate(rate(g))} · "
             f"{g.completion_tokens} tokens{est}")
     elif isinstance(event, ModelFailed):
         err(f"\n{event.alias} failed: {event.message}")
@@ -367,7 +368,7 @@ async def _doctor(settings: Settings, request: bool) -> bool:
             healthy = False
             continue
         click.echo(
-            f"  streaming: yes · first token {generation.first_token_ms:.0f} ms · {generation.tokens_per_s:.1f} tok/s\n"
+            f"  streaming: yes · first token {generation.first_token_ms:.0f} ms · {format_rate(rate(generation))}\n"
             f"  usage reported: {'no (counted with tiktoken)' if generation.usage_estimated else 'yes'}\n"
             f"  logprobs: {'yes' if generation.mean_logprob is not None else 'no'}\n"
             f"  reasoning: {generation.reasoning_format or 'none seen'}"
@@ -402,7 +403,8 @@ def bench_retrieval(dataset: Path, engine: str | None, scale: int | None, split:
         data = load_beir(dataset, split)
     except RagError as exc:
         raise click.ClickException(str(exc)) from exc
-    report = run_retrieval_bench(data, settings.engine, settings.bm25_k1, settings.bm25_b, scale)
+    report = run_retrieval_bench(data, settings.engine, settings.bm25_k1, settings.bm25_b, scale,
+                                 title_weight=settings.title_weight)
     click.echo(report_json(report) if as_json else report_text(report))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from rag.progress import rate
 from rag.types import Comparison, Generation, ModelFailed, ModelFinished, ModelStarted, PipelineEvent, ReasoningDelta, Role, TokenDelta
 
 Status = Literal["waiting", "streaming", "done", "error"]
@@ -73,6 +74,6 @@ def props(columns: Columns) -> list[dict[str, Any]]:
         if c.generation is not None:
             g = c.generation
             item.update(ttft_ms=g.first_token_ms, total_ms=g.last_token_ms, tokens=g.completion_tokens,
-                        tok_s=g.tokens_per_s, cost=c.cost_usd, estimated=g.usage_estimated)
+                        tok_s=rate(g), cost=c.cost_usd, estimated=g.usage_estimated)
         shown.append(item)
     return shown

@@ -311,9 +311,10 @@ class DirectoryModels:
 
 
 HOW_TO_CONNECT = (
-    "Start a model server, then ask again (it is picked up automatically):\n"
-    "- Foundry Local: `foundry model run phi-4-mini` (and `gpt-oss-20b`)\n"
-    "- Ollama: `ollama pull phi4-mini && ollama serve`\n"
+    "Start a model server; it is picked up by itself:\n"
+    "- Foundry Local: `foundry model run phi-4-mini`, and `foundry model run gpt-oss-20b` for escalation\n"
+    "- Ollama: `ollama serve` (leave it running), then in another terminal `ollama pull phi4-mini` and "
+    "`ollama pull gpt-oss:20b`\n"
     "- or set `RAG_BASE_URL` to any OpenAI-compatible endpoint ending in `/v1` (vLLM, llama.cpp, LM Studio).\n"
     "`rag doctor` shows what the app can see."
 )

@@ -33,6 +33,10 @@ class BM25Engine(Protocol):
         """Lucene idf of a term; a term absent from the corpus gets the idf of df = 0 (the maximum)."""
         ...
 
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray | None:
+        """The score of every document, or None when no query term is in the corpus."""
+        ...
+
 
 def lucene_idf(df: int, n: int) -> float:
     """ln(1 + (N − df + 0.5) / (df + 0.5)): positive, and largest for terms no document contains."""
@@ -72,12 +76,17 @@ class RankBM25Engine:
 
     def top(self, query_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """Up to k (document index, score) pairs with score > 0, best first."""
+        scores = self.scores(query_terms)
+        return [] if scores is None else top_k(scores, k)
+
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray | None:
+        """The score of every document (float64), or None when no query term is in the corpus."""
         if self._bm25 is None:
-            return []
+            return None
         known = [t for t in query_terms if t in self._bm25.idf]
         if not known:
-            return []
-        return top_k(self._bm25.get_scores(known), k)
+            return None
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float64)
 
     def idf(self, term: str) -> float:
         """Lucene idf of a term; a term absent from the corpus gets the idf of df = 0 (the maximum)."""
@@ -108,13 +117,17 @@ class BM25sEngine:
 
     def top(self, query_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """Up to k (document index, score) pairs with score > 0, best first."""
+        scores = self.scores(query_terms)
+        return [] if scores is None else top_k(scores, k)
+
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray | None:
+        """The score of every document (float64), or None when no query term is in the corpus."""
         if self._empty:
-            return []
+            return None
         ids = self._bm25.get_tokens_ids(list(query_terms))
         if not ids:
-            return []
-        scores = self._bm25.get_scores_from_ids(ids).astype(np.float64) * (self._k1 + 1)
-        return top_k(scores, k)
+            return None
+        return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float64) * (self._k1 + 1)
 
     def idf(self, term: str) -> float:
         """Lucene idf of a term; a term absent from the corpus gets the idf of df = 0 (the maximum)."""

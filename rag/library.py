@@ -271,6 +271,13 @@ def stored_name(name: str, digest: str) -> str:
     return f"{safe}-{digest[:10]}{_EXTENSIONS[kind]}"
 
 
+def readable_upload_name(source: str) -> str:
+    """'uploads/travel-policy-0123456789.docx' -> 'travel-policy.docx': the name without the hash that
+    `stored_name` adds, for labels (the full path stays in tooltips and messages)."""
+    name = PurePosixPath(source).name
+    return re.sub(r"-[0-9a-f]{10}(?=\.[A-Za-z0-9]+$)", "", name)
+
+
 def content_hash(data: bytes) -> str:
     """SHA-256 of the bytes, hex."""
     return hashlib.sha256(data).hexdigest()

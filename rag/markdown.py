@@ -47,6 +47,7 @@ _IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'(][^)]*[\"')])
 _LINK = re.compile(r"(?<![!\\])\[([^\]\n]+)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'(][^)]*[\"')])?\s*\)")
 _REFERENCE_DEFINITION = re.compile(r"(?m)^( {0,3})\[([^\]\n]+)\]:")
 _HTML_TAG = re.compile(r"<(/?[A-Za-z!?])")
+_BARE_NUMBER_LINE = re.compile(r"(?m)^( {0,3})(\d{1,9})([.)])[ \t]*$")
 
 
 def safe_answer(text: str) -> str:
@@ -85,6 +86,9 @@ def _safe_prose(text: str) -> str:
     text = _IMAGE.sub(lambda m: f"[image not loaded: {plain(m.group(1)) or 'untitled'}] ({_address(m.group(2))})", text)
     text = _LINK.sub(lambda m: _link(m.group(1), m.group(2)), text)
     text = _REFERENCE_DEFINITION.sub(lambda m: f"{m.group(1)}\\[{m.group(2)}\\]:", text)
+    # A line that is only a number and a dot ("11434.") is an empty ordered-list item in Markdown: it would
+    # render as nothing. Escaped, it reads as written.
+    text = _BARE_NUMBER_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)}\\{m.group(3)}", text)
     return text.replace("![", "!\\[")  # anything image-like left (reference style, malformed) stays text
 
 

@@ -12,11 +12,12 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
 from typing import Protocol
 
 from rag.analysis import Analyzer
 from rag.corpus import DocumentKey, ScanReport
-from rag.engines import BM25Engine, build_engine
+from rag.engines import BM25Engine, build_engine, top_k
 from rag.library import DocumentLibrary, PreparedUpload, UploadOutcome
 from rag.types import Chunk, DocumentInfo, Passage, SearchResult, SupportSignals
 
@@ -33,6 +34,8 @@ class IndexSnapshot:
     generation: int = 0
     k1: float = 1.2
     b: float = 0.75
+    titles: BM25Engine | None = None  # the title field: document title, heading path, file name
+    title_weight: float = 0.0
 
 
 def index_text(chunk: Chunk) -> str:
@@ -43,6 +46,16 @@ def index_text(chunk: Chunk) -> str:
     return "\n".join([*lead, chunk.text])
 
 
+def title_text(chunk: Chunk) -> str:
+    """The title field of a chunk: what its document and section are called, and the file's name.
+
+    Scored as a field of its own (BM25F-like): a question naming a topic ("...on Ollama?") finds the
+    document *about* it, not the one that mentions it most often in passing.
+    """
+    name = PurePosixPath(chunk.source).stem.replace("-", " ").replace("_", " ")
+    return "\n".join(part for part in (chunk.title, chunk.heading or "", name) if part)
+
+
 def build_index(
     chunks: Sequence[Chunk],
     analyzer: Analyzer,
@@ -51,10 +64,14 @@ def build_index(
     b: float,
     terms: Sequence[Sequence[str]] | None = None,
     generation: int = 0,
+    title_weight: float = 0.0,
 ) -> IndexSnapshot:
     """Analyse (unless `terms` are given) and index `chunks`. CPU-bound: call it from a thread."""
     if terms is None:
         terms = [analyzer.terms(index_text(c)) for c in chunks]
+    titles = None
+    if title_weight > 0:
+        titles = build_engine(engine, [analyzer.terms(title_text(c)) for c in chunks], k1, TITLE_B)
     return IndexSnapshot(
         chunks=tuple(chunks),
         term_sets=tuple(frozenset(t) for t in terms),
@@ -62,7 +79,13 @@ def build_index(
         generation=generation,
         k1=k1,
         b=b,
+        titles=titles,
+        title_weight=title_weight,
     )
+
+
+# Titles are short and similar in length: length normalisation would only add noise.
+TITLE_B = 0.0
 
 
 def search_index(
@@ -77,16 +100,27 @@ def search_index(
     if sources is not None:
         return _search_within(snapshot, analyzer, query, k, sources)
     query_terms = analyzer.query_terms(query)
-    hits = snapshot.engine.top(query_terms, k) if query_terms else []
+    hits = _top(snapshot, query_terms, k) if query_terms else []
     passages = tuple(Passage(snapshot.chunks[i], score, rank) for rank, (i, score) in enumerate(hits, start=1))
     return SearchResult(query, passages, support_signals(query_terms, hits, snapshot), tuple(query_terms))
+
+
+def _top(snapshot: IndexSnapshot, query_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+    """The k best chunks: body BM25, plus the title field's BM25 times its weight."""
+    if snapshot.titles is None:
+        return snapshot.engine.top(query_terms, k)
+    body = snapshot.engine.scores(query_terms)
+    if body is None:  # no query term in any chunk's text: a title alone does not make a passage relevant
+        return []
+    titles = snapshot.titles.scores(query_terms)
+    return top_k(body if titles is None else body + snapshot.title_weight * titles, k)
 
 
 def _search_within(
     snapshot: IndexSnapshot, analyzer: Analyzer, query: str, k: int, sources: frozenset[str]
 ) -> SearchResult:
     chosen = [c for c in snapshot.chunks if c.source in sources]
-    sub = build_index(chosen, analyzer, snapshot.engine.name, snapshot.k1, snapshot.b)
+    sub = build_index(chosen, analyzer, snapshot.engine.name, snapshot.k1, snapshot.b, title_weight=snapshot.title_weight)
     result = search_index(sub, analyzer, query, k)
     passages = list(result.passages)
     seen = {(p.chunk.source, p.chunk.index) for p in passages}
@@ -142,11 +176,12 @@ class SearchIndex(Protocol):
 class Index:
     """BM25 over the library's chunks: immutable snapshots, swapped whole; analysed terms cached per document."""
 
-    def __init__(self, analyzer: Analyzer, engine: str, k1: float, b: float) -> None:
+    def __init__(self, analyzer: Analyzer, engine: str, k1: float, b: float, title_weight: float = 0.0) -> None:
         self.analyzer = analyzer
         self.engine = engine
         self._k1 = k1
         self._b = b
+        self._title_weight = title_weight
         self._snapshot: IndexSnapshot | None = None
         self._terms_cache: dict[DocumentKey, list[list[str]]] = {}
         self._generation = 0
@@ -164,7 +199,8 @@ class Index:
         chunks = [c for key in documents for c in documents[key]]
         terms = [t for key in documents for t in cache[key]]
         self._generation += 1
-        self._snapshot = build_index(chunks, self.analyzer, self.engine, self._k1, self._b, terms, self._generation)
+        self._snapshot = build_index(chunks, self.analyzer, self.engine, self._k1, self._b, terms, self._generation,
+                                     self._title_weight)
         return self._snapshot
 
     def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:

@@ -31,7 +31,7 @@ def build_library(settings: Settings) -> Library:
 def build_retriever(settings: Settings, library: Library | None = None) -> Retriever:
     """The library and its index; not yet scanned (call `warm_up()` or `await refresh()`)."""
     analyzer = Analyzer()
-    index = Index(analyzer, settings.engine, settings.bm25_k1, settings.bm25_b)
+    index = Index(analyzer, settings.engine, settings.bm25_k1, settings.bm25_b, settings.title_weight)
     return Retriever(library or build_library(settings), index, analyzer)
 
 

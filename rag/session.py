@@ -14,7 +14,8 @@ from typing import Any
 
 from rag.metrics import percentile
 from rag.types import Answer, Comparison, Generation
-from rag.units import format_ms
+from rag.progress import rate
+from rag.units import count, format_ms
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -24,14 +25,14 @@ class RunRecord:
     ttft_ms: float
     total_ms: float
     completion_tokens: int
-    tokens_per_s: float
+    tokens_per_s: float | None  # None when too few tokens to mean anything (rag.progress.rate)
     cost_usd: float
 
     @classmethod
     def of(cls, generation: Generation, cost: float) -> RunRecord:
         """From a completed generation."""
         return cls(generation.alias, generation.first_token_ms, generation.last_token_ms,
-                   generation.completion_tokens, generation.tokens_per_s, cost)
+                   generation.completion_tokens, rate(generation), cost)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class SessionStats:
         n = len(self.records)
         auto = [r for r in self.records if r.mode == "auto"]
         escalated = [r for r in auto if r.escalated]
-        lines = [f"**{n} answers** in this session (" + ", ".join(f"{m}: {c}" for m, c in Counter(r.mode for r in self.records).items()) + ")."]
+        lines = [f"**{count(n, 'answer')}** in this session (" + ", ".join(f"{m}: {c}" for m, c in Counter(r.mode for r in self.records).items()) + ")."]
         if auto:
             lines.append(f"Escalation in auto mode: **{len(escalated)} of {len(auto)}** ({len(escalated) / len(auto):.0%}).")
             reasons = Counter(_reason_kind(reason) for r in escalated for reason in r.reasons)
@@ -117,8 +118,8 @@ class SessionStats:
                 ttft = [r.ttft_ms for r in runs]
                 total = [r.total_ms for r in runs]
                 lines.append(
-                    f"| {model} | {len(runs)} | {format_ms(fmean(ttft))} / {format_ms(percentile(ttft, 95))} | "
-                    f"{format_ms(fmean(total))} / {format_ms(percentile(total, 95))} | {fmean(r.tokens_per_s for r in runs):.1f} | "
+                    f"| {model.replace('-', NB_HYPHEN)} | {len(runs)} | {format_ms(fmean(ttft))} / {format_ms(percentile(ttft, 95))} | "
+                    f"{format_ms(fmean(total))} / {format_ms(percentile(total, 95))} | {_mean_rate(runs)} | "
                     f"{sum(r.completion_tokens for r in runs)} | ${sum(r.cost_usd for r in runs):.6f} |"
                 )
         total_cost = sum(r.cost_usd for r in self.records)
@@ -130,3 +131,12 @@ class SessionStats:
 def _reason_kind(reason: str) -> str:
     """'draft too short (5 tokens, minimum 12)' -> 'draft too short'; groups reasons for counting."""
     return reason.split(" (")[0].split(":")[0]
+
+
+NB_HYPHEN = "\u2011"  # model names keep their hyphens without wrapping at them in a narrow table
+
+
+def _mean_rate(runs: list[RunRecord]) -> str:
+    """Mean decode rate over the requests long enough to measure one; a dash when there are none."""
+    rates = [r.tokens_per_s for r in runs if r.tokens_per_s is not None]
+    return f"{fmean(rates):.1f}" if rates else "–"

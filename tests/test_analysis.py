@@ -26,3 +26,19 @@ def test_cached_and_uncached_analysis_agree() -> None:
 
 def test_punctuation_only_gives_no_terms() -> None:
     assert Analyzer().terms("?!... -- __ ()") == []
+
+
+def test_question_words_are_left_out_of_queries_only() -> None:
+    from rag.analysis import Analyzer
+
+    analyzer = Analyzer()
+    assert analyzer.query_terms("Can I use vLLM with this chat?") == ["vllm", "chat"]
+    assert analyzer.query_terms("How do I run phi-4-mini on Ollama?") == ["run", "phi", "4", "mini", "ollama"]
+    assert analyzer.query_terms("how do I?") == ["how", "do", "i"]  # nothing else: keep what there is
+    assert "can" in analyzer.terms("You can run it.")  # documents keep every word
+
+
+def test_identifiers_split_at_underscores() -> None:
+    from rag.analysis import Analyzer
+
+    assert Analyzer().terms("RAG_FIRST_TOKEN_TIMEOUT_S") == ["rag", "first", "token", "timeout", "s"]

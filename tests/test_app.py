@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -122,7 +123,7 @@ async def test_escalation_is_visible_with_its_reason(app_module: ModuleType, con
     await app_module.start()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     names = _sent_step_names(context)
-    assert "escalate → gpt-oss-20b: draft too short (3 tokens, minimum 12) (+1 more)" in names
+    assert "escalate → gpt-oss-20b: draft too short (+1 more)" in names
     assert any(n.startswith("gpt-oss-20b · first token") for n in names)
     content = _final_content(context)
     assert content.startswith("Ollama's API listens on port 11434")
@@ -291,7 +292,7 @@ async def test_side_by_side_fills_both_columns_and_records_stats(app_module: Mod
 
     await app_module.answer(cl.Message(content="/stats"))
     report = context.send_step.call_args_list[-1].args[0]["output"]
-    assert "**1 answers**" in report and "| gpt-oss-20b | 1 |" in report
+    assert "**1 answer**" in report and "| gpt\u2011oss\u201120b | 1 |" in report
 
 
 async def test_side_by_side_with_the_large_model_down(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
@@ -307,17 +308,33 @@ async def test_side_by_side_with_the_large_model_down(app_module: ModuleType, co
     assert right["status"] == "error" and "model not loaded" in right["error"]
 
 
-async def test_chart_is_updated_after_each_answer(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+async def test_the_chart_is_redrawn_below_each_answer(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
     import chainlit as cl
 
     _use(app_module, base_url=server.url)
     await app_module.start()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    first_chart = cl.user_session.get("chart_message")
     await app_module.answer(cl.Message(content="What is the escalation policy?"))
     sent = _elements(context, "LatencyChart")
-    assert len({e["id"] for e in sent}) == 1 and len(sent) >= 2  # one element, sent then updated in place
+    assert len({e["id"] for e in sent}) == 2  # a new chart after each answer...
+    assert first_chart.id in [c.args[0]["id"] for c in context.delete_step.call_args_list]  # ...the old one removed
+    last_message = context.send_step.call_args_list[-1].args[0]
+    assert last_message["id"] == cl.user_session.get("chart_message").id  # the chart is the latest message
     points = sent[-1]["props"]["points"]
     assert [p["n"] for p in points] == [1, 2] and points[0]["runs"][0]["model"] == "phi-4-mini"
+
+
+async def test_the_chart_says_plainly_when_there_is_nothing_to_plot(app_module: ModuleType, context: Mock) -> None:
+    import chainlit as cl
+
+    services = _use(app_module)
+    services.directory.ports = ()
+    services.directory.foundry_status = lambda: None
+    await app_module.start()
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))  # answered by extracts
+    assert _elements(context, "LatencyChart") == []
+    assert "nothing to plot yet" in context.send_step.call_args_list[-1].args[0]["output"]
 
 
 async def test_names_from_the_folder_are_escaped_where_they_land(
@@ -353,3 +370,59 @@ async def test_an_image_in_an_answer_is_never_rendered(app_module: ModuleType, c
     content = _final_content(context)
     assert "![" not in content and "[image not loaded: logo] (<http://evil.example/leak?q=secret>)" in content
     assert "docs (<https://ollama.com>)" in content  # a link shows where it goes
+
+
+async def test_the_draft_stays_on_screen_while_the_large_model_reasons(
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer
+) -> None:
+    import chainlit as cl
+
+    server.replies["phi-4-mini"] = Reply(content=["11434."])
+    server.replies["gpt-oss-20b"] = Reply(reasoning=["Source ", "1 ", "says ", "11434."], delay_first=1.6, delay_between=0.3,
+                                          content=["Ollama listens on port 11434 by default, per the guide [1]."])
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    bubbles = [c.args[0]["output"] for c in context.update_step.call_args_list if c.args[0]["type"] == "assistant_message"]
+    checking = [b for b in bubbles if b.startswith("11434\\.") and "being checked by gpt-oss-20b" in b]
+    assert checking, bubbles  # the draft stays, marked, after the decision to escalate
+    assert any("⏳ gpt-oss-20b is reading the question and sources · " in b for b in checking)  # ticking while it waits
+    assert any("⏳ gpt-oss-20b is reasoning · " in b and " tokens" in b for b in checking)
+    final = _final_content(context)
+    assert final.startswith("Ollama listens on port 11434") and "being checked" not in final and "⏳" not in final
+    titles = _sent_step_names(context)
+    assert any(t.startswith("gpt-oss-20b · waiting for first token · ") for t in titles)
+    assert any(t.startswith("gpt-oss-20b · first token ") and t.endswith(" tokens") for t in titles)  # live
+    assert any(t.startswith("gpt-oss-20b · first token ") and t.endswith(" tok/s") for t in titles)  # final
+
+
+async def test_commands_are_registered_for_the_composer(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    import chainlit as cl
+
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    (commands,) = context.set_commands.call_args.args
+    assert [c["id"] for c in commands] == ["docs", "stats", "chart"] and all(c["description"] for c in commands)
+    await app_module.answer(cl.Message(content="", command="stats"))  # picked from the menu, nothing typed
+    assert "No answers yet in this session." in context.send_step.call_args_list[-1].args[0]["output"]
+
+
+async def test_a_server_started_after_the_greeting_is_announced(app_module: ModuleType, context: Mock) -> None:
+    import chainlit as cl
+
+    from rag.bench.appserver import free_port
+
+    port = free_port()
+    services = _use(app_module, base_url=f"http://127.0.0.1:{port}/v1")
+    services.directory.recheck_s = 0.05
+    await app_module.start()
+    greeting = context.send_step.call_args_list[0].args[0]
+    assert greeting["type"] == "system_message"  # the starters stay visible above it
+    assert greeting["output"].count("No model server found") == 1
+    watcher = cl.user_session.get("watcher")
+    assert watcher is not None and not watcher.done()
+    watcher.cancel()
+    with FakeOpenAIServer(["phi-4-mini", "gpt-oss-20b"], port=port):
+        await asyncio.wait_for(app_module._announce_when_a_server_appears(every_s=0.05, for_s=10), timeout=15)
+    announcement = context.send_step.call_args_list[-1].args[0]["output"]
+    assert announcement.startswith("✅ A model server is up. Connected models:") and "phi-4-mini" in announcement

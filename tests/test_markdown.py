@@ -40,6 +40,8 @@ def test_plain_text_cannot_start_markup() -> None:
         ("![x][ref]\n\n[ref]: http://evil.example/leak", "!\\[x][ref]\n\n\\[ref\\]: http://evil.example/leak"),
         ("<img src=http://evil.example/leak>", "&lt;img src=http://evil.example/leak>"),
         ("Ports [1][2] and x < 3.", "Ports [1][2] and x < 3."),
+        ("11434.", "11434\\."),  # not an empty ordered-list item that renders as nothing
+        ("1. first\n2. second", "1. first\n2. second"),  # real lists stay lists
         ("Use `![x](http://a.test/y)` in code.", "Use `![x](http://a.test/y)` in code."),
         ("```md\n![x](http://a.test/y)\n```\nthen ![z](http://b.test/z)",
          "```md\n![x](http://a.test/y)\n```\nthen [image not loaded: z] (<http://b.test/z>)"),

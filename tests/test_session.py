@@ -50,8 +50,8 @@ def test_stats_count_escalations_latency_and_blended_cost() -> None:
     assert "**3 answers**" in report
     assert "Escalation in auto mode: **1 of 2** (50%)" in report
     assert "draft too short ×1" in report and "draft cites no source ×1" in report
-    assert "| phi-4-mini | 3 | 200 ms / " in report
-    assert "| gpt-oss-20b | 1 | 2.0 s / 2.0 s | 9.0 s / 9.0 s |" in report
+    assert "| phi\u20114\u2011mini | 3 | 200 ms / " in report
+    assert "| gpt\u2011oss\u201120b | 1 | 2.0 s / 2.0 s | 9.0 s / 9.0 s |" in report
     assert "total **$0.007000**" in report and "blended **$0.002333 per answer**" in report
     props = stats.chart_props()
     assert props["auto_answers"] == 2 and props["escalated"] == 1

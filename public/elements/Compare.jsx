@@ -1,6 +1,7 @@
 // Side-by-side comparison of two models answering the same question from the same sources.
 // Props (set from app.py): question, columns: [{alias, model_id, status, text, reasoning, error,
-// ttft_ms, total_ms, tokens, tok_s, cost, estimated, cited}]. Text is rendered as plain text.
+// ttft_ms, total_ms, tokens, tok_s (null when too few tokens to mean anything), cost, estimated, cited}].
+// Text is rendered as plain text. Columns sit side by side from 2 × 300 px and stack on narrower screens.
 
 function fmtMs(ms) {
   if (ms === null || ms === undefined) return "–";
@@ -9,9 +10,9 @@ function fmtMs(ms) {
 
 function Metric({ label, value }) {
   return (
-    <div style={{ display: "flex", flexDirection: "column" }}>
+    <div style={{ display: "flex", flexDirection: "column", minWidth: 0 }}>
       <span className="text-xs text-muted-foreground" style={{ fontSize: 10, textTransform: "uppercase", letterSpacing: "0.04em" }}>{label}</span>
-      <span className="text-sm font-medium tabular-nums">{value}</span>
+      <span className="text-sm font-medium tabular-nums" style={{ whiteSpace: "nowrap" }}>{value}</span>
     </div>
   );
 }
@@ -25,13 +26,13 @@ function ColumnView({ column }) {
   }[column.status] || column.status;
   return (
     <div className="compare-column rounded-lg border border-border" data-model={column.alias}
-         style={{ flex: "1 1 0", minWidth: 0, padding: 12, display: "flex", flexDirection: "column", gap: 8 }}>
+         style={{ flex: "1 1 300px", minWidth: "min(100%, 300px)", padding: 12, display: "flex", flexDirection: "column", gap: 8 }}>
       <div className="flex items-baseline justify-between gap-2">
         <span className="font-semibold">{column.alias}</span>
         <span className={"text-xs " + (column.status === "error" ? "text-red-500" : "text-muted-foreground")}>{status}</span>
       </div>
       <div className="text-xs text-muted-foreground truncate" title={column.model_id}>{column.model_id}</div>
-      <div style={{ display: "grid", gridTemplateColumns: "repeat(3, minmax(0, 1fr))", gap: 8 }}>
+      <div style={{ display: "grid", gridTemplateColumns: "repeat(auto-fill, minmax(92px, 1fr))", gap: 8 }}>
         <Metric label="first token" value={fmtMs(column.ttft_ms)} />
         <Metric label="total" value={fmtMs(column.total_ms)} />
         <Metric label="tokens" value={column.tokens != null ? column.tokens + (column.estimated ? "*" : "") : "–"} />

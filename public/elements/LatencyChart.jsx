@@ -29,7 +29,7 @@ export default function LatencyChart() {
             {m}
           </span>
         ))}
-        <span className="text-muted-foreground">solid: time to first token · light: total time · ↑ escalated</span>
+        <span className="text-muted-foreground">solid: time to first token · light: total time · ↑ escalated · ⇄ side by side</span>
         {share !== null ? (
           <span className="ml-auto font-medium">escalation share (auto): {props.escalated}/{props.auto_answers} ({share}%)</span>
         ) : null}

@@ -93,7 +93,7 @@ async def run_session(url: str, index: int, mode: str, questions: tuple[str, ...
     async def on_message(data: dict[str, Any]) -> None:
         inspect(data)
         output = str(data.get("output") or "")
-        if data.get("type") == "assistant_message" and "Answering from" in output:
+        if data.get("type") in ("assistant_message", "system_message") and "Answering from" in output:
             greeted.set()
         elif data.get("type") == "assistant_message" and _FOOTER.search(output.strip()):
             await done.put(output)

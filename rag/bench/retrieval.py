@@ -42,6 +42,7 @@ class RetrievalReport:
     peak_rss_mb: float
     k1: float
     b: float
+    title_weight: float = 0.0
 
 
 def load_beir(directory: Path, split: str = "test") -> BeirDataset:
@@ -108,13 +109,14 @@ def run_retrieval_bench(
     scale: int | None = None,
     analyzer: Analyzer | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    title_weight: float = 0.0,
 ) -> RetrievalReport:
     """Index the data set with the app's analyzer and engine, run every judged query one at a time."""
     analyzer = analyzer or Analyzer()
     docs = scaled_documents(dataset.docs, scale) if scale else dataset.docs
     chunks = [Chunk(source=i, index=0, text=text, start=0, end=len(text), title=title) for i, title, text in docs]
     started = clock()
-    snapshot = build_index(chunks, analyzer, engine, k1, b)
+    snapshot = build_index(chunks, analyzer, engine, k1, b, title_weight=title_weight)
     index_seconds = clock() - started
 
     latencies: list[float] = []
@@ -144,6 +146,7 @@ def run_retrieval_bench(
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         k1=k1,
         b=b,
+        title_weight=title_weight,
     )
 
 
@@ -155,7 +158,8 @@ def report_json(report: RetrievalReport) -> str:
 def report_text(report: RetrievalReport) -> str:
     """A short human-readable summary."""
     return (
-        f"engine {report.engine} (k1={report.k1}, b={report.b}): {report.docs} docs, {report.queries} queries\n"
+        f"engine {report.engine} (k1={report.k1}, b={report.b}, title weight {report.title_weight}): "
+        f"{report.docs} docs, {report.queries} queries\n"
         f"  nDCG@10 {report.ndcg_at_10:.4f}   Recall@100 {report.recall_at_100:.4f}\n"
         f"  index {report.index_seconds:.2f} s   query p50 {report.p50_ms:.2f} ms   p95 {report.p95_ms:.2f} ms   "
         f"{report.qps:.0f} q/s   peak RSS {report.peak_rss_mb:.0f} MB"

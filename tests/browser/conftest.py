@@ -107,7 +107,7 @@ def page(browser, stack: Stack):
     page = context.new_page()
     page.goto(stack.app_url)
     page.wait_for_selector("#chat-input", timeout=30_000)
-    page.wait_for_selector(".step[data-step-type=assistant_message]", timeout=30_000)  # the greeting
+    page.wait_for_function("() => document.body.innerText.includes('Answering from')", timeout=30_000)  # the greeting
     yield page
     context.close()
 

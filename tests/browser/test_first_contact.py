@@ -1,0 +1,122 @@
+"""What a new user meets in the first ten minutes, in Chromium: each test failed on the code before the
+first-contact issue."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import Stack, shot
+from tests.browser.test_chat_browser import answered, ask, choose_mode, send
+
+pytestmark = pytest.mark.browser
+
+
+def ready(page) -> None:
+    """The composer takes a new question: no running task, the send button enabled."""
+    page.wait_for_selector("#stop-button", state="detached", timeout=10_000)
+    page.fill("#chat-input", "x")
+    page.wait_for_selector("#chat-submit:not([disabled])", timeout=10_000)
+    page.fill("#chat-input", "")
+
+
+def test_the_chat_takes_the_next_question_after_every_docs_flow(page, stack: Stack, tmp_path: Path) -> None:
+    for name in ("kept.md", "gone.md"):
+        (tmp_path / name).write_text(f"# {name}\n\nA note about {name.split('.')[0]} aardvarks.")
+    page.set_input_files("#upload-button-input", [str(tmp_path / "kept.md"), str(tmp_path / "gone.md")])
+    page.wait_for_timeout(1000)
+    ask(page, "What do the notes say about aardvarks?")
+
+    send(page, "/docs")
+    delete_kept = page.get_by_role("button", name="Delete kept.md")  # the readable name, not the hashed one
+    delete_kept.wait_for(timeout=20_000)
+    delete_kept.click()
+    page.get_by_role("button", name="Keep", exact=True).click()
+    page.wait_for_function("() => document.body.innerText.includes('Kept ')", timeout=20_000)
+    ready(page)
+    assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")
+
+    send(page, "/docs")
+    page.get_by_role("button", name="Delete gone.md").last.click()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.wait_for_function("() => document.body.innerText.includes('its chunks are gone from the index')", timeout=20_000)
+    ready(page)
+    assert "phi-4-mini · auto mode" in ask(page, "Which port does LM Studio use?")
+    mine = sorted(p.name for p in (stack.corpus / "uploads").iterdir() if p.name.startswith(("kept-", "gone-")))
+    assert len(mine) == 1 and mine[0].startswith("kept-")
+    (stack.corpus / "uploads" / mine[0]).unlink()
+
+
+def test_side_by_side_stacks_on_a_phone(browser, stack: Stack) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(stack.app_url)
+        page.wait_for_selector("#chat-input", timeout=30_000)
+        choose_mode(page, "Side by side")
+        send(page, "Which port does Ollama use?")
+        page.wait_for_function("() => document.querySelectorAll('.compare-column').length === 2 && "
+                               "document.body.innerText.includes('compare mode')", timeout=30_000)
+        first, second = (page.locator(".compare-column").nth(i).bounding_box() for i in range(2))
+        assert first is not None and second is not None
+        assert second["y"] >= first["y"] + first["height"] - 1  # stacked, not squeezed side by side
+        assert first["width"] > 250 and second["width"] > 250
+        clipped = page.evaluate("""() => [...document.querySelectorAll('.compare-column .tabular-nums')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right >
+                         e.closest('.compare-column').getBoundingClientRect().right + 1).map(e => e.innerText)""")
+        assert clipped == []  # no figure runs into the next one
+        shot(page, "side-by-side-phone")
+    finally:
+        context.close()
+
+
+def test_an_escalation_never_looks_hung(page, stack: Stack) -> None:
+    large: dict[str, object] = {"reasoning": [f"thought{i} " for i in range(12)], "delay_first": 2.5, "delay_between": 0.25,
+                                 "content": ["Ollama's API listens on port 11434 by default, per the guide [1]."]}
+    scripts: dict[str, Mapping[str, object]] = {"phi-4-mini": {"content": ["11434."]}, "gpt-oss-20b": large}
+    stack.fake.script(**scripts)
+    before = answered(page)
+    send(page, "Which port does Ollama use?")
+    page.wait_for_function("() => document.body.innerText.includes('being checked by gpt-oss-20b')", timeout=20_000)
+    bubble = page.locator(".step[data-step-type=assistant_message]").last.inner_text()
+    assert bubble.startswith("11434.")  # the draft stays visible (rendered as written) while the large model works
+    page.wait_for_function("() => /gpt-oss-20b is (reading the question and sources|reasoning) · \\d+ s/"
+                           ".test(document.body.innerText)", timeout=10_000)
+    page.wait_for_function("() => /gpt-oss-20b is reasoning · \\d+ s · \\d+ tokens/.test(document.body.innerText)",
+                           timeout=15_000)
+    assert page.locator("text=/gpt-oss-20b · first token .* tokens/").count() >= 1  # the step title is live
+    shot(page, "escalation-in-progress")
+    page.wait_for_function("n => document.querySelectorAll('.step[data-step-type=assistant_message]').length >= n "
+                           "&& document.body.innerText.includes('per the guide [1].')", arg=before, timeout=30_000)
+    page.wait_for_timeout(500)
+    final = page.locator(".step[data-step-type=assistant_message]").nth(before).inner_text()
+    assert final.startswith("Ollama's API listens on port 11434") and "being checked" not in final and "⏳" not in final
+
+
+def test_a_new_chat_shows_the_starters_and_the_connection_status(page, stack: Stack) -> None:
+    assert page.locator("#starters").is_visible()
+    assert "Connected models" in page.inner_text("body")
+    page.locator("#starters button").first.click()
+    page.wait_for_function("() => /(ms|s) total/.test(document.body.innerText)", timeout=30_000)
+
+
+def test_commands_can_be_found_and_nothing_fails_to_load(page, stack: Stack) -> None:
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.click("#command-button")
+    menu = page.locator("[role=menu], [role=listbox], [role=dialog]").last
+    menu.wait_for(timeout=10_000)
+    listed = menu.inner_text()
+    assert "docs" in listed and "stats" in listed and "chart" in listed
+    page.keyboard.press("Escape")
+    ask(page, "Which port does Ollama use?")
+    page.wait_for_timeout(500)
+    assert failed == []  # e.g. no /avatars/<step name> requests answered 400
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('button')].filter(b => b.offsetParent !== null)
+        .filter(b => !(b.getAttribute('aria-label') || b.innerText.trim() || b.title))
+        .map(b => b.id || b.className.split(' ').slice(-3).join(' ') + ' ' + [...b.querySelectorAll('svg')].map(s => s.getAttribute('class')).join(' '))""")
+    assert unnamed == []
+    assert page.get_by_role("button", name="Attach files").count() == 1
+    assert page.get_by_role("button", name="Chat settings").count() == 1
