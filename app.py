@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import chainlit as cl
@@ -31,6 +31,7 @@ from rag.discovery import HOW_TO_CONNECT, Resolution
 from rag.errors import ConfigError, RagError, UnsupportedDocument
 from rag.library import display_name, readable_upload_name
 from rag.options import MODES, ChatChoices
+from rag.paste import PastedSource, split_pasted
 from rag.runtime import Services, build_services
 from rag.session import SessionStats
 from rag.units import count, format_ms, format_size
@@ -147,6 +148,7 @@ COMMANDS: list[CommandDict] = [
         ("docs", "files", "The documents: type, size, chunks, skip reasons; delete uploads"),
         ("stats", "gauge", "This session: escalation rate and reasons, latency per stage and model, cost"),
         ("chart", "chart-column", "The latency chart of this session's answers"),
+        ("paste", "clipboard-paste", "Paste reference text to answer from (kept in this chat, not saved unless you ask)"),
     )
 ]
 
@@ -261,7 +263,8 @@ def _models_notice(resolution: Resolution) -> str:
 async def answer(message: cl.Message) -> None:
     """Commands, then attached files (indexed before answering), then the pipeline."""
     text = message.content.strip()
-    command = message.command or (text[1:] if text in {f"/{c['id']}" for c in COMMANDS} else None)
+    first = text.split(maxsplit=1)[0] if text else ""
+    command = message.command or (first[1:] if first in {f"/{c['id']}" for c in COMMANDS} else None)
     if command == "docs":
         await show_documents()
         return
@@ -271,6 +274,13 @@ async def answer(message: cl.Message) -> None:
     if command == "chart":
         await update_chart()
         return
+    pipeline = services().pipeline
+    pasted_text = await _pasted(message, text, command == "paste")
+    if pasted_text is not None:
+        source, question = pasted_text
+        if source is None or question is None:
+            return  # stored for the next question, or refused: the reply said which
+        pipeline, text = pipeline.with_searcher(source), question
     focus: frozenset[str] | None = None
     files = [e for e in (message.elements or []) if getattr(e, "path", None)]
     if files:
@@ -282,15 +292,15 @@ async def answer(message: cl.Message) -> None:
     reply = cl.Message(content="")
     await reply.send()
     view: _AnswerView = _CompareView(reply) if conversation.side_by_side else _AnswerView(reply)
-    run = services().pipeline.compare if conversation.side_by_side else services().pipeline.run
+    run = pipeline.compare if conversation.side_by_side else pipeline.run
     try:
-        async for event in run(message.content, conversation.turns(), options, focus or None):
+        async for event in run(text, conversation.turns(), options, focus or None):
             # Bookkeeping before rendering: once the answer shows, the user may send the next message.
             if isinstance(event, Answer):
-                cl.user_session.set("conversation", chat.remember_answer(_conversation(), message.content, event))
+                cl.user_session.set("conversation", chat.remember_answer(_conversation(), text, event))
                 _session_stats().record_answer(event)
             elif isinstance(event, Comparison):
-                cl.user_session.set("conversation", chat.remember_comparison(_conversation(), message.content, event))
+                cl.user_session.set("conversation", chat.remember_comparison(_conversation(), text, event))
                 _session_stats().record_comparison(event)
             await view.on(event)
             if isinstance(event, (Answer, Comparison)):
@@ -303,6 +313,62 @@ async def answer(message: cl.Message) -> None:
     except Exception as exc:  # noqa: BLE001 - the chat must keep serving; the log keeps the traceback
         log.exception("answering failed")
         await view.failed(f"Something went wrong while answering ({type(exc).__name__}: {exc}).")
+
+
+async def _pasted(message: cl.Message, text: str, command: bool) -> tuple[PastedSource | None, str | None] | None:
+    """Pasted reference text in this message (or kept from /paste for this question), or None.
+
+    Returns (source, question): the question is None when the text came without one; it is then kept for
+    the next question in this chat. The text is never written anywhere unless the user saves it.
+    """
+    body = text.removeprefix("/paste").strip() if command else text
+    pasted = split_pasted(body, always=command)
+    kept = cl.user_session.get("pasted")
+    if pasted is None:
+        if isinstance(kept, PastedSource) and not command:
+            cl.user_session.set("pasted", None)  # kept text grounds this one question
+            return kept, text
+        if command:
+            cl.user_session.set("pasted", None)
+            await cl.Message(content="Paste reference text after `/paste` (and, if you like, your question as its "
+                             "last paragraph); it grounds the answer without being saved.").send()
+            return None, None
+        return None
+    svc = services()
+    try:
+        source = await PastedSource.build(pasted.text, svc.library.corpus, svc.retriever.analyzer, svc.settings.engine,
+                                          svc.settings.bm25_k1, svc.settings.bm25_b)
+    except UnsupportedDocument as exc:
+        await cl.Message(content=f"⚠️ The pasted text cannot be used: {md.plain(exc.reason)}.").send()
+        return None, None
+    save = cl.Action(name="save_paste", payload={"text": pasted.text}, label="Save it to the corpus", icon="save",
+                     tooltip="Store the pasted text as a document in the uploads folder")
+    summary = (f"📋 Pasted text: {count(source.words, 'word')}, {count(source.chunks, 'passage')}, kept in this chat "
+               "only (not saved).")
+    if pasted.question is None:
+        cl.user_session.set("pasted", source)
+        await cl.Message(content=f"{summary} Ask your question about it next.", actions=[save]).send()
+        return source, None
+    await cl.Message(content=f"{summary} Answering: {md.plain(pasted.question)}", actions=[save]).send()
+    return source, pasted.question
+
+
+@cl.action_callback("save_paste")
+async def save_paste(action: cl.Action) -> None:
+    """Store pasted text in the corpus, on the user's request."""
+    data = str(action.payload.get("text", "")).encode("utf-8")
+    try:
+        outcome = await services().retriever.add_upload("pasted-text.md", data)
+    except RagError as exc:
+        await cl.Message(content=f"⚠️ The pasted text was not saved: {md.plain(str(exc))}").send()
+        return
+    await action.remove()
+    if outcome.status == "rejected":
+        await cl.Message(content=f"⚠️ The pasted text was not saved: {md.plain(outcome.reason or '')}.").send()
+    else:
+        where = md.code(outcome.source or "")
+        verb = "Saved as" if outcome.status == "added" else "Already in the corpus as"
+        await cl.Message(content=f"{verb} {where}: it is now part of the corpus for every chat.").send()
 
 
 async def ingest(files: Sequence[object], message: cl.Message) -> frozenset[str]:
@@ -597,7 +663,8 @@ class _AnswerView:
     async def _answer(self, result: Answer) -> None:
         await self._stop_ticker()
         await self.batcher.close()
-        lines = [md.safe_answer(result.text)]
+        anchor = f"source-{self.message.id}"
+        lines = [md.link_citations(md.safe_answer(result.text), len(result.sources), anchor)]
         if result.note:
             lines.append(f"\n> ℹ️ {md.plain(result.note)}")
         footer = f"{result.model}"
@@ -609,7 +676,8 @@ class _AnswerView:
         footer += f" · {format_ms(result.timings_ms.get('total', 0.0))} total"
         lines.append(f"\n*{footer}*")
         self.message.content = "\n".join(lines)
-        self.message.elements = _elements(_sources_element(result.sources, result.cited)) if result.sources else []
+        self.message.elements = _elements(_sources_element(result.sources, result.cited, anchor),
+                                          *_pdf_pages(result.sources, result.cited)) if result.sources else []
         await self.message.update()
 
     async def stopped(self) -> None:
@@ -682,7 +750,8 @@ class _CompareView(_AnswerView):
         lines.append(f"\n*compare mode · both models · ${total_cost:.6f} (hypothetical) · {format_ms(result.timings_ms.get('total', 0.0))} total*")
         self.message.content = "\n".join(lines)
         cited = tuple(sorted({n for c in result.columns for n in c.cited}))
-        self.message.elements = _elements(self.element, *([_sources_element(result.sources, cited)] if result.sources else []))
+        sources = [_sources_element(result.sources, cited, f"source-{self.message.id}")] if result.sources else []
+        self.message.elements = _elements(self.element, *sources)
         await self.message.update()
 
     async def stopped(self) -> None:
@@ -691,7 +760,7 @@ class _CompareView(_AnswerView):
         await self.message.update()
 
 
-def _elements(*elements: cl.CustomElement) -> list[Any]:
+def _elements(*elements: cl.Element) -> list[Any]:
     """Elements for `Message.elements` (typed there with an unbound TypeVar that no list satisfies)."""
     return list(elements)
 
@@ -716,12 +785,32 @@ def _retrieval_summary(event: Retrieved) -> str:
     return "\n".join(lines)
 
 
-def _sources_element(sources: tuple[SourceRef, ...], cited: tuple[int, ...]) -> cl.CustomElement:
-    """The sources under an answer, each expandable to its passage (rendered as plain text)."""
-    return cl.CustomElement(name="Sources", display="inline", props={"sources": [
-        {"number": ref.number, "location": ref.passage.chunk.location, "chunk": ref.passage.chunk.index,
-         "span": [ref.passage.chunk.start, ref.passage.chunk.end], "score": round(ref.passage.score, 2),
-         "cited": ref.number in cited, "text": ref.passage.chunk.text}
-        for ref in sources
-    ]})
+def _sources_element(sources: tuple[SourceRef, ...], cited: tuple[int, ...], anchor: str) -> cl.CustomElement:
+    """The sources under an answer: each opens to its passage, rendered, marked inside the text around it.
 
+    `anchor` prefixes each source's element id, which the answer's [n] links point at.
+    """
+    index = services().retriever.index
+    items = []
+    for ref in sources:
+        chunk = ref.passage.chunk
+        before, after = index.context(chunk)
+        items.append({
+            "number": ref.number, "location": chunk.location, "chunk": chunk.index, "page": chunk.page,
+            "span": [chunk.start, chunk.end], "score": round(ref.passage.score, 2), "cited": ref.number in cited,
+            "text": md.safe_answer(chunk.text), "before": md.safe_answer(before), "after": md.safe_answer(after),
+        })
+    return cl.CustomElement(name="Sources", display="inline", props={"anchor": anchor, "sources": items})
+
+
+def _pdf_pages(sources: tuple[SourceRef, ...], cited: tuple[int, ...]) -> list[cl.Pdf]:
+    """Chainlit's PDF viewer, open at the page, for each cited PDF source (one per document and page)."""
+    root = services().settings.corpus_dir
+    viewers: dict[tuple[str, int], cl.Pdf] = {}
+    for ref in sources:
+        chunk = ref.passage.chunk
+        if ref.number in cited and chunk.page and chunk.source.lower().endswith(".pdf") and (root / chunk.source).is_file():
+            viewers.setdefault((chunk.source, chunk.page), cl.Pdf(
+                name=f"[{ref.number}] {PurePosixPath(chunk.source).name}, page {chunk.page}",
+                path=str(root / chunk.source), page=chunk.page, display="inline"))
+    return list(viewers.values())

@@ -105,6 +105,28 @@ def _address(url: str) -> str:
     return code(url) if url else "no address"
 
 
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+def link_citations(text: str, available: int, anchor: str) -> str:
+    """Make each citation [n] (1 <= n <= available) a link to `#{anchor}-{n}`, outside code.
+
+    Run on text that went through `safe_answer`: the links made here are the only ones left unchanged.
+    """
+    def link(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        return f"[\\[{number}\\]](#{anchor}-{number})" if 1 <= number <= available else match.group(0)
+
+    out: list[str] = []
+    position = 0
+    for start, end in _code_regions(text):
+        out.append(_CITATION.sub(link, text[position:start]))
+        out.append(text[start:end])
+        position = end
+    out.append(_CITATION.sub(link, text[position:]))
+    return "".join(out)
+
+
 class StreamGuard:
     """Makes streamed answer text inert while it streams: `![` never reaches the page as an image.
 

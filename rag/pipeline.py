@@ -96,6 +96,10 @@ class Pipeline:
         self._tokenizer = tokenizer
         self._clock = clock
 
+    def with_searcher(self, searcher: Searcher) -> Pipeline:
+        """The same pipeline retrieving from `searcher` (e.g. text pasted into one chat)."""
+        return Pipeline(searcher, self._models, self._analyzer, self._tokenizer, self._clock)
+
     async def run(
         self,
         question: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from rag.types import Generation, ReasoningDelta, TokenDelta
-from rag.units import format_ms
+from rag.units import count, format_ms
 
 # A decode rate from fewer tokens or a shorter span is noise (5 tokens in 2 ms reads "2500 tok/s").
 MIN_RATE_TOKENS = 20
@@ -50,7 +50,7 @@ def status_line(progress: Progress, now: float) -> str:
     """What the model is doing, for the answer bubble while no answer text has arrived."""
     elapsed = f"{max(now - progress.started, 0):.0f} s"
     if progress.reasoning_pieces:
-        return f"{progress.alias} is reasoning · {elapsed} · {progress.reasoning_pieces} tokens"
+        return f"{progress.alias} is reasoning · {elapsed} · {count(progress.reasoning_pieces, 'token')}"
     return f"{progress.alias} is reading the question and sources · {elapsed}"
 
 
@@ -59,7 +59,7 @@ def live_title(progress: Progress, now: float) -> str:
     if progress.first_text is None:
         return f"{progress.alias} · waiting for first token · {max(now - progress.started, 0):.0f} s"
     first = format_ms((progress.first_text - progress.started) * 1000)
-    return f"{progress.alias} · first token {first} · {progress.pieces} tokens"
+    return f"{progress.alias} · first token {first} · {count(progress.pieces, 'token')}"
 
 
 def rate(generation: Generation) -> float | None:
@@ -77,4 +77,4 @@ def format_rate(value: float | None) -> str:
 def final_title(generation: Generation) -> str:
     """The model step's title once it is done."""
     return (f"{generation.alias} · first token {format_ms(generation.first_token_ms)} · "
-            f"{generation.completion_tokens} tokens · {format_rate(rate(generation))}")
+            f"{count(generation.completion_tokens, 'token')} · {format_rate(rate(generation))}")

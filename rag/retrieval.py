@@ -172,6 +172,10 @@ class SearchIndex(Protocol):
         """The k best passages in the current snapshot. CPU-bound: call it from a thread."""
         ...
 
+    def context(self, chunk: Chunk, limit: int = 1500) -> tuple[str, str]:
+        """The document's text just before and just after a chunk."""
+        ...
+
 
 class Index:
     """BM25 over the library's chunks: immutable snapshots, swapped whole; analysed terms cached per document."""
@@ -185,6 +189,7 @@ class Index:
         self._snapshot: IndexSnapshot | None = None
         self._terms_cache: dict[DocumentKey, list[list[str]]] = {}
         self._generation = 0
+        self._positions: dict[tuple[str, int], Chunk] = {}  # (source, chunk index) -> chunk, for context
 
     @property
     def snapshot(self) -> IndexSnapshot | None:
@@ -201,7 +206,17 @@ class Index:
         self._generation += 1
         self._snapshot = build_index(chunks, self.analyzer, self.engine, self._k1, self._b, terms, self._generation,
                                      self._title_weight)
+        self._positions = {(c.source, c.index): c for c in chunks}
         return self._snapshot
+
+    def context(self, chunk: Chunk, limit: int = 1500) -> tuple[str, str]:
+        """The document's text just before and just after `chunk` (up to `limit` characters each), from
+        its neighbouring chunks, without the overlap they share with it."""
+        before = self._positions.get((chunk.source, chunk.index - 1))
+        after = self._positions.get((chunk.source, chunk.index + 1))
+        text_before = before.text[: max(0, chunk.start - before.start)] if before else ""
+        text_after = after.text[max(0, chunk.end - after.start):] if after else ""
+        return text_before[-limit:], text_after[:limit]
 
     def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
         """The k best passages in the current snapshot (an empty result before the first build)."""

@@ -100,10 +100,13 @@ async def test_answer_streams_with_timed_steps_and_sources(app_module: ModuleTyp
     assert any(n.startswith("phi-4-mini · first token ") and "tok/s" in n for n in names)
     assert any(n.startswith("escalation · not needed") for n in names)
     content = _final_content(context)
-    assert content.startswith("Ollama listens on port 11434 by default [1].")
-    sources = _elements(context, "Sources")[-1]["props"]["sources"]
+    props = _elements(context, "Sources")[-1]["props"]
+    # The citation is a link to source 1 in the Sources element below the answer.
+    assert content.startswith(f"Ollama listens on port 11434 by default [\\[1\\]](#{props['anchor']}-1).")
+    sources = props["sources"]
     assert sources[0]["location"] == "servers/ollama.md › Running the models with Ollama" and sources[0]["cited"]
     assert sources[0]["text"].startswith("# Running the models with Ollama") and not sources[1]["cited"]
+    assert sources[0]["before"] == "" and sources[0]["after"]  # the first chunk: text follows it, none before
     assert "phi-4-mini · auto mode" in content
     # Streamed, not sent in one piece: several flushes whose text joins into the answer.
     streamed = [context.stream_start.call_args.args[0]["output"]] + [c.kwargs["token"] for c in context.send_token.call_args_list]
@@ -143,7 +146,7 @@ async def test_no_server_answers_extractively_and_says_how_to_connect(app_module
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     content = _final_content(context)
     assert content.startswith("**Extract from the documents**")
-    assert "[1]" in content
+    assert "[\\[1\\]](#source-" in content  # quotes cite their sources, as links
 
 
 async def test_server_dying_mid_answer_is_reported_and_the_app_keeps_answering(
@@ -402,7 +405,7 @@ async def test_commands_are_registered_for_the_composer(app_module: ModuleType, 
     _use(app_module, base_url=server.url)
     await app_module.start()
     (commands,) = context.set_commands.call_args.args
-    assert [c["id"] for c in commands] == ["docs", "stats", "chart"] and all(c["description"] for c in commands)
+    assert [c["id"] for c in commands] == ["docs", "stats", "chart", "paste"] and all(c["description"] for c in commands)
     await app_module.answer(cl.Message(content="", command="stats"))  # picked from the menu, nothing typed
     assert "No answers yet in this session." in context.send_step.call_args_list[-1].args[0]["output"]
 
@@ -426,3 +429,34 @@ async def test_a_server_started_after_the_greeting_is_announced(app_module: Modu
         await asyncio.wait_for(app_module._announce_when_a_server_appears(every_s=0.05, for_s=10), timeout=15)
     announcement = context.send_step.call_args_list[-1].args[0]["output"]
     assert announcement.startswith("✅ A model server is up. Connected models:") and "phi-4-mini" in announcement
+
+
+async def test_pasted_text_grounds_the_answer_and_is_saved_only_on_request(
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    import chainlit as cl
+
+    corpus = _corpus_copy(tmp_path, app_module, server)
+    report = "\n\n".join(f"Section {i}. The okapi survey counted {i * 7} animals in zone {i}." for i in range(60))
+    await app_module.start()
+    await app_module.answer(cl.Message(content=report + "\n\nHow many animals were counted in zone 12?"))
+    prompt = server.requests[-1]["messages"][-1]["content"]
+    assert 'document="pasted text.md"' in prompt and "counted 84 animals in zone 12" in prompt
+    assert "Question: How many animals were counted in zone 12?" in prompt
+    assert not (corpus / "uploads").exists()  # nothing written
+    sources = _elements(context, "Sources")[-1]["props"]["sources"]
+    assert {s["location"].split(" › ")[0] for s in sources} == {"pasted text.md"}
+    conversation = cl.user_session.get("conversation")
+    assert conversation.exchanges[-1].question == "How many animals were counted in zone 12?"
+
+    # /paste without a question: kept for the next question only.
+    await app_module.answer(cl.Message(content="/paste Zebras sleep standing up, the keeper said."))
+    assert "Ask your question about it next." in context.send_step.call_args_list[-1].args[0]["output"]
+    await app_module.answer(cl.Message(content="How do zebras sleep?"))
+    assert "Zebras sleep standing up" in server.requests[-1]["messages"][-1]["content"]
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    assert "Zebras" not in server.requests[-1]["messages"][-1]["content"]  # used once
+
+    await app_module.save_paste(cl.Action(name="save_paste", payload={"text": "Zebras sleep standing up."}))
+    saved = list((corpus / "uploads").iterdir())
+    assert len(saved) == 1 and saved[0].name.startswith("pasted-text-")

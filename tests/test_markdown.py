@@ -57,3 +57,11 @@ def test_the_stream_guard_never_lets_an_image_through_even_split_across_pieces()
     streamed = "".join(guard.feed(p) for p in pieces) + guard.flush()
     assert "![" not in streamed
     assert streamed == "Look: !\\[x](http://evil.example/a) and !!\\[y](u) done!"
+
+
+def test_citations_become_links_to_their_sources_outside_code() -> None:
+    from rag.markdown import link_citations
+
+    text = "Port 11434 [1], see also [2] and [7]; `list[1]` stays."
+    assert link_citations(text, 2, "source-m") == (
+        "Port 11434 [\\[1\\]](#source-m-1), see also [\\[2\\]](#source-m-2) and [7]; `list[1]` stays.")

@@ -130,3 +130,18 @@ async def test_concurrent_queries_never_see_a_half_built_index(
     assert started.is_set()
     assert set(counts) <= {1, 41} and 1 in counts
     assert len((await retriever.search("shared term", 50)).passages) == 41
+
+
+def test_the_text_around_a_chunk_comes_from_its_neighbours_without_their_overlap() -> None:
+    from rag.retrieval import Index
+
+    text = "alpha beta gamma delta epsilon zeta"
+    chunks = (
+        Chunk("d.md", 0, text[0:16], 0, 16, "D"),  # "alpha beta gamma"
+        Chunk("d.md", 1, text[11:28], 11, 28, "D"),  # "gamma delta epsil" (overlaps "gamma")
+        Chunk("d.md", 2, text[22:], 22, len(text), "D"),  # " epsilon zeta" (overlaps "epsil")
+    )
+    index = Index(Analyzer(), "rank-bm25", 1.2, 0.75)
+    index.rebuild({("d.md", "h"): chunks})
+    assert index.context(chunks[1]) == ("alpha beta ", "on zeta")
+    assert index.context(chunks[0]) == ("", " delta epsil")

@@ -1,14 +1,38 @@
-// The sources under an answer: one collapsed row per source, expanding to the passage (plain text).
-// Props: sources: [{number, location, chunk, span, score, cited, text}]. Inline rather than Chainlit's side
-// panel, which since 2.11 opens by itself on every message (Chainlit issue #2979).
+// The sources under an answer: one collapsed row per source, opening to its passage rendered as Markdown,
+// marked inside the text around it in its document. The answer's [n] links (href "#<anchor>-<n>") open
+// and scroll to source n. Props: anchor, sources: [{number, location, chunk, page, span, score, cited,
+// text, before, after}] (Markdown made safe by the app: nothing in it loads by itself). Inline rather than
+// Chainlit's side panel, which since 2.11 opens by itself on every message (Chainlit issue #2979).
+import { useEffect } from "react";
+import { Markdown } from "@/components/markdown";
 
 export default function Sources() {
   const sources = props.sources || [];
+  const anchor = props.anchor || "source";
+
+  useEffect(() => {
+    const open = (event) => {
+      const link = event.target.closest && event.target.closest("a[href^='#" + anchor + "-']");
+      if (!link) return;
+      event.preventDefault();
+      event.stopPropagation();
+      const item = document.getElementById(link.getAttribute("href").slice(1));
+      if (!item) return;
+      item.open = true;
+      item.scrollIntoView({ behavior: "smooth", block: "nearest" });
+      item.classList.add("source-flash");
+      setTimeout(() => item.classList.remove("source-flash"), 1200);
+    };
+    document.addEventListener("click", open, true);
+    return () => document.removeEventListener("click", open, true);
+  }, [anchor]);
+
   return (
     <div className="sources-list" style={{ display: "flex", flexDirection: "column", gap: 4, width: "100%" }}>
-      <div className="text-xs text-muted-foreground">Sources ({sources.length}) · ✓ cited in the answer · click to read the passage</div>
+      <style>{".source-flash { outline: 2px solid #3b82f6; transition: outline 0.3s; }"}</style>
+      <div className="text-xs text-muted-foreground">Sources ({sources.length}) · ✓ cited in the answer · click [n] or a row to read the passage</div>
       {sources.map((s) => (
-        <details key={s.number} className="source-item rounded-md border border-border" style={{ padding: "4px 8px" }}>
+        <details key={s.number} id={anchor + "-" + s.number} className="source-item rounded-md border border-border" style={{ padding: "4px 8px" }}>
           <summary className="text-sm" style={{ cursor: "pointer", display: "flex", gap: 8, alignItems: "baseline" }}>
             <span className="font-semibold">[{s.number}]</span>
             <span style={{ fontFamily: "monospace", overflowWrap: "anywhere" }}>{s.location}</span>
@@ -18,9 +42,21 @@ export default function Sources() {
             </span>
           </summary>
           <div className="text-xs text-muted-foreground" style={{ marginTop: 4 }}>
-            chunk {s.chunk}, characters {s.span[0]}–{s.span[1]}
+            {s.page ? "page " + s.page + " · " : ""}chunk {s.chunk}, characters {s.span[0]}–{s.span[1]}
           </div>
-          <div className="text-sm" style={{ whiteSpace: "pre-wrap", marginTop: 4, lineHeight: 1.5 }}>{s.text}</div>
+          {s.before ? (
+            <div className="source-context text-sm text-muted-foreground" style={{ opacity: 0.7, marginTop: 4 }}>
+              <Markdown renderMarkdown={true} allowHtml={false} latex={false}>{"…" + s.before}</Markdown>
+            </div>
+          ) : null}
+          <div className="source-passage text-sm" style={{ borderLeft: "3px solid #3b82f6", paddingLeft: 8, marginTop: 4 }}>
+            <Markdown renderMarkdown={true} allowHtml={false} latex={false}>{s.text}</Markdown>
+          </div>
+          {s.after ? (
+            <div className="source-context text-sm text-muted-foreground" style={{ opacity: 0.7, marginTop: 4 }}>
+              <Markdown renderMarkdown={true} allowHtml={false} latex={false}>{s.after + "…"}</Markdown>
+            </div>
+          ) : null}
         </details>
       ))}
     </div>

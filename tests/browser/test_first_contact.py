@@ -3,6 +3,7 @@ first-contact issue."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from tests.browser.conftest import Stack, shot
 from tests.browser.test_chat_browser import answered, ask, choose_mode, send
 
 pytestmark = pytest.mark.browser
+
+
+def _answer(page):  # the latest answer (the latency chart comes after it)
+    return page.locator(".step[data-step-type=assistant_message]").filter(has_text=re.compile(r"(ms|s) total")).last
 
 
 def ready(page) -> None:
@@ -120,3 +125,30 @@ def test_commands_can_be_found_and_nothing_fails_to_load(page, stack: Stack) -> 
     assert unnamed == []
     assert page.get_by_role("button", name="Attach files").count() == 1
     assert page.get_by_role("button", name="Chat settings").count() == 1
+
+
+def test_a_citation_opens_its_passage_rendered_in_its_context(page, stack: Stack) -> None:
+    ask(page, "Which port does Ollama use?")
+    answer = _answer(page)
+    answer.get_by_role("link", name="[1]").first.click()
+    source = page.locator(".source-item[open]").first
+    source.wait_for(timeout=10_000)
+    assert "servers/ollama.md" in source.inner_text()
+    passage = source.locator(".source-passage")
+    assert passage.locator("h1, h2, h3").count() >= 1  # Markdown rendered: a heading, not "# ..."
+    assert not passage.inner_text().lstrip().startswith("#")
+    assert source.locator(".source-context").count() >= 1  # the text around it, in its document
+
+
+def test_a_cited_pdf_opens_in_the_pdf_viewer_at_its_page(page, stack: Stack, tmp_path: Path) -> None:
+    from rag.bench.samples import make_pdf
+
+    pdf = tmp_path / "field-guide.pdf"
+    pdf.write_bytes(make_pdf(["Introduction to the guide.", "The okapi lives in the Ituri rainforest."]))
+    page.set_input_files("#upload-button-input", [str(pdf)])
+    page.wait_for_timeout(1000)
+    ask(page, "Where does the okapi live?")
+    _answer(page).get_by_role("button", name="Open PDF in a larger view").first.wait_for(timeout=15_000)
+    for path in (stack.corpus / "uploads").iterdir():
+        if path.name.startswith("field-guide-"):
+            path.unlink()
