@@ -93,6 +93,8 @@ class OpenAICompatibleModel:
         self._retries = retries
         self._logprobs = request_logprobs  # switched off for good if the server refuses the parameter
         self._harmony = "gpt-oss" in f"{alias} {model_id}".lower()
+        # DeepSeek-R1 distills and QwQ begin thinking without "<think>": their template wrote it already.
+        self._implicit_think = any(name in f"{alias} {model_id}".lower() for name in ("deepseek-r1", "r1-distill", "qwq"))
         self._client = AsyncOpenAI(
             base_url=endpoint,
             api_key=(api_key.get_secret_value() if api_key is not None else "") or "not-needed",
@@ -110,7 +112,7 @@ class OpenAICompatibleModel:
         """Stream one chat completion; see the module docstring for the guarantees."""
         attempt = 0
         while True:
-            state = _StreamState(self._clock(), ReasoningSplitter(harmony=self._harmony))
+            state = _StreamState(self._clock(), ReasoningSplitter(self._harmony, self._implicit_think))
             try:
                 async for item in self._attempt(messages, max_tokens, temperature, state):
                     yield item

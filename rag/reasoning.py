@@ -5,6 +5,9 @@ Servers deliver gpt-oss reasoning in three ways (FACTS.md):
 - harmony channels inside `content` (Foundry Local):
   `<|channel|>analysis<|message|>…<|end|><|start|>assistant<|channel|>final<|message|>…<|return|>`;
 - the same with the special tokens stripped: `analysis…assistantfinal…`.
+Qwen3 and DeepSeek-R1-style models put theirs in `content` between `<think>` and `</think>` (llama.cpp
+without a reasoning format, LM Studio, Foundry Local's qwen3); DeepSeek-R1 distills often start thinking
+without the opening tag, because their chat template already wrote it into the prompt.
 
 `ReasoningSplitter.feed()` takes content deltas as they arrive (tags may be split across deltas) and
 returns the pieces it can already classify; text that might be the start of a tag is held back until the
@@ -22,6 +25,7 @@ _TAGS = ("<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|return|>", "<|
 _STRIPPED_REASONING = "analysis"
 _STRIPPED_FINAL = "assistantfinal"
 _LONGEST_TAG = max(len(t) for t in _TAGS)
+_THINK, _UNTHINK = "<think>", "</think>"
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,14 @@ class ReasoningSplitter:
     The tagged form is recognised for any model.
     """
 
-    def __init__(self, harmony: bool = False) -> None:
+    def __init__(self, harmony: bool = False, implicit_think: bool = False) -> None:
         self._harmony = harmony
-        self._mode: Literal["undecided", "plain", "tagged", "stripped"] = "undecided"
+        # The model may think without writing <think> first: its text is reasoning until </think>, and
+        # held back until then, because a reply with no </think> at all is the answer.
+        self._implicit_think = implicit_think
+        self._mode: Literal["undecided", "plain", "tagged", "stripped", "think"] = "undecided"
+        self._thinking = False  # think: between <think> (or the start, when implicit) and </think>
+        self._answering = False  # think: answer text has begun after </think>
         self._buffer = ""
         self._channel: str | None = None  # tagged: current channel; None while reading a header
         self._in_header = False
@@ -53,12 +62,12 @@ class ReasoningSplitter:
     @property
     def format(self) -> str | None:
         """How reasoning was embedded in the content, once known: 'harmony tags' or 'harmony (tags stripped)'."""
-        return {"tagged": "harmony tags", "stripped": "harmony (tags stripped)"}.get(self._mode)
+        return {"tagged": "harmony tags", "stripped": "harmony (tags stripped)", "think": "think tags"}.get(self._mode)
 
     @property
     def structured(self) -> bool:
-        """True once the content was recognised as harmony (tagged or stripped)."""
-        return self._mode in ("tagged", "stripped")
+        """True once the content was recognised as structured (harmony, or <think> tags)."""
+        return self._mode in ("tagged", "stripped") or (self._mode == "think" and not self._implicit_think) or self.saw_final
 
     def feed(self, text: str) -> list[Piece]:
         """Classify what can be classified of the text seen so far."""
@@ -72,6 +81,8 @@ class ReasoningSplitter:
             return [Piece("answer", out)] if out else []
         if self._mode == "tagged":
             return self._feed_tagged(final=False)
+        if self._mode == "think":
+            return self._feed_think(final=False)
         return self._feed_stripped(final=False)
 
     def finish(self) -> list[Piece]:
@@ -83,6 +94,8 @@ class ReasoningSplitter:
             return [Piece("answer", out)] if out else []
         if self._mode == "tagged":
             return self._feed_tagged(final=True)
+        if self._mode == "think":
+            return self._feed_think(final=True)
         return self._feed_stripped(final=True)
 
     # --- deciding the format ------------------------------------------------------------------------
@@ -91,7 +104,14 @@ class ReasoningSplitter:
         head = self._buffer.lstrip()
         if not head:
             return
-        if head.startswith(("<|channel|>", "<|start|>")):
+        if head.startswith(_THINK):
+            self._mode, self._thinking, self._implicit_think = "think", True, False
+            self._buffer = head[len(_THINK) :]
+        elif _THINK.startswith(head):
+            return  # "<thi" could still become "<think>"
+        elif self._implicit_think:
+            self._mode, self._thinking = "think", True
+        elif head.startswith(("<|channel|>", "<|start|>")):
             self._mode = "tagged"
             self._buffer = head
         elif any(t.startswith(head) for t in ("<|channel|>", "<|start|>")):
@@ -175,6 +195,33 @@ class ReasoningSplitter:
             pieces = [Piece("reasoning", reasoning)] if reasoning else []
             return pieces + ([Piece("answer", answer)] if answer else [])
         keep = 0 if final else _partial_suffix(self._buffer, _STRIPPED_FINAL)
+        out = self._buffer[: len(self._buffer) - keep]
+        self._buffer = self._buffer[len(self._buffer) - keep :]
+        return [Piece("reasoning", out)] if out else []
+
+
+    # --- <think> tags ----------------------------------------------------------------------------------
+
+    def _feed_think(self, final: bool) -> list[Piece]:
+        if not self._thinking:
+            out, self._buffer = self._buffer, ""
+            if not self._answering:  # the blank lines after </think> are not part of the answer
+                out = out.lstrip()
+                self._answering = bool(out)
+            return [Piece("answer", out)] if out else []
+        end = self._buffer.find(_UNTHINK)
+        if end != -1:
+            reasoning, answer = self._buffer[:end], self._buffer[end + len(_UNTHINK) :].lstrip()
+            self._thinking, self.saw_final, self._buffer = False, True, ""
+            self._answering = bool(answer)
+            pieces = [Piece("reasoning", reasoning)] if reasoning.strip() else []
+            return pieces + ([Piece("answer", answer)] if answer else [])
+        if self._implicit_think:
+            if final:  # never closed: the model did not think, all of it is the answer
+                out, self._buffer, self._thinking = self._buffer, "", False
+                return [Piece("answer", out)] if out else []
+            return []
+        keep = 0 if final else _partial_suffix(self._buffer, _UNTHINK)
         out = self._buffer[: len(self._buffer) - keep]
         self._buffer = self._buffer[len(self._buffer) - keep :]
         return [Piece("reasoning", out)] if out else []

@@ -71,7 +71,9 @@ def build_index(
         terms = [analyzer.terms(index_text(c)) for c in chunks]
     titles = None
     if title_weight > 0:
-        titles = build_engine(engine, [analyzer.terms(title_text(c)) for c in chunks], k1, TITLE_B)
+        # Always bm25s: the same scores as rank-bm25 (a parity test), at a fraction of the cost; with
+        # rank-bm25 a second full scoring pass doubled the query time (BENCHMARKS.md).
+        titles = build_engine("bm25s", [analyzer.terms(title_text(c)) for c in chunks], k1, TITLE_B)
     return IndexSnapshot(
         chunks=tuple(chunks),
         term_sets=tuple(frozenset(t) for t in terms),

@@ -353,6 +353,8 @@ async def test_names_from_the_folder_are_escaped_where_they_land(
     await app_module.answer(cl.Message(content="/docs"))
     listing = context.send_step.call_args_list[-1].args[0]["output"]
     assert f"| {md.code(evil)} |" in listing
+    size = (corpus / evil).stat().st_size
+    assert f"| {md.code(evil)} | markdown | {size}\u00a0B |" in listing  # bytes, not "0 KB"; never wrapped
     assert "![i](" not in listing.replace(md.code(evil), "")  # nowhere outside its code span
     await app_module.answer(cl.Message(content="Which crossings are striped in black and white?"))
     retrieve = next(c.args[0]["output"] for c in context.send_step.call_args_list

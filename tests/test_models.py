@@ -250,3 +250,18 @@ async def test_a_stream_that_never_ends_is_cut_far_past_max_tokens(server: FakeO
     assert generation.cut and generation.finish_reason == "length"
     assert 32 * 64 < len(generation.text) < 32 * 64 + 4096 + 300  # stopped at the cap, not at 10 MB
     assert "".join(d.text for d in deltas).strip() == generation.text
+
+
+@pytest.mark.parametrize(
+    ("model", "content"),
+    [
+        ("qwen3-8b", ["<thi", "nk>\nPorts: source 1 says 11434.\n</th", "ink>\n\n", "Port 11434 [1]."]),
+        ("DeepSeek-R1-Distill-Qwen-7B", ["Ports: source 1 says 11434.", "\n</think>\n\n", "Port 11434 [1]."]),
+    ],
+)
+async def test_think_tags_in_content_are_reasoning_never_the_answer(model: str, content: list[str]) -> None:
+    with FakeOpenAIServer([model], {model: Reply(content=content)}) as fake:
+        deltas, generation = await _collect(_model(fake, model))
+    assert generation.text == "Port 11434 [1]." and generation.reasoning == "Ports: source 1 says 11434."
+    assert generation.reasoning_format == "think tags"
+    assert "".join(d.text for d in deltas if d.kind == "answer") == "Port 11434 [1]."

@@ -79,3 +79,39 @@ def test_commentary_channel_is_not_answer() -> None:
     text = "<|channel|>commentary to=functions.search<|message|>{}<|call|><|start|>assistant<|channel|>final<|message|>Done."
     answer, reasoning, _ = _run([text])
     assert answer == "Done." and reasoning == "{}"
+
+
+THINK = "<think>\nThe user asks about ports. Source 1 says 11434.\n</think>\n\nOllama uses port 11434 [1]."
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_think_tags_split_across_chunks(seed: int) -> None:
+    answer, reasoning, splitter = _run(_split_randomly(THINK, seed), harmony=False)
+    assert answer == "Ollama uses port 11434 [1]."
+    assert reasoning.strip() == "The user asks about ports. Source 1 says 11434."
+    assert splitter.format == "think tags" and splitter.saw_final
+
+
+def test_think_tags_one_character_at_a_time_and_empty_thinking() -> None:
+    assert _run(list(THINK), harmony=False)[0] == "Ollama uses port 11434 [1]."
+    answer, reasoning, _ = _run(["<think>\n\n</think>\n\n", "Port 11434 [1]."], harmony=False)  # Qwen3, thinking off
+    assert (answer, reasoning) == ("Port 11434 [1].", "")
+
+
+def test_thinking_that_never_ends_is_never_shown_as_the_answer() -> None:
+    answer, reasoning, splitter = _run(["<think>I should check the sources", " and then answer..."], harmony=False)
+    assert answer == "" and reasoning == "I should check the sources and then answer..."
+    assert splitter.structured and not splitter.saw_final  # the client reports "no final answer"
+
+
+def _run_implicit(chunks: list[str]) -> tuple[str, str]:
+    splitter = ReasoningSplitter(implicit_think=True)
+    pieces = [p for chunk in chunks for p in splitter.feed(chunk)] + splitter.finish()
+    return ("".join(p.text for p in pieces if p.kind == "answer"), "".join(p.text for p in pieces if p.kind == "reasoning"))
+
+
+def test_deepseek_r1_thinks_without_the_opening_tag() -> None:
+    assert _run_implicit(["Okay, the user asks", " about ports.</th", "ink>\n\nPort 11434 [1]."]) == (
+        "Port 11434 [1].", "Okay, the user asks about ports.")
+    # No </think> at all: the model did not think, and its text is the answer.
+    assert _run_implicit(["Port 11434 ", "[1]."]) == ("Port 11434 [1].", "")
