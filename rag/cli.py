@@ -340,7 +340,9 @@ async def _doctor(settings: Settings, request: bool) -> bool:
     directory = ModelDirectory(settings, tokenizer)
     resolution = await directory.resolve()
     for server in resolution.servers:
-        click.echo(f"server: {server.name} at {server.base_url} (found via {server.source}); models: {', '.join(server.models) or 'none'}")
+        loaded = f"; loaded: {', '.join(server.loaded)}" if server.loaded else ""
+        click.echo(f"server: {server.name} at {server.base_url} (found via {server.source}); models: "
+                   f"{', '.join(server.models) or 'none'}{loaded}")
     for problem in resolution.problems:
         click.echo(f"problem: {problem}")
     healthy = True

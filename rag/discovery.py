@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 from pydantic import SecretStr
@@ -44,6 +44,7 @@ class Server:
     name: str
     source: str  # how it was found: "RAG_BASE_URL", "foundry service status", "probe"
     models: tuple[str, ...]
+    loaded: tuple[str, ...] = ()  # the ids the server says are loaded (Foundry Local), when it says
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,27 @@ async def list_models(client: httpx.AsyncClient, base_url: str, api_key: SecretS
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelUnavailable("(any model)", base_url, "GET /models did not return an OpenAI model list") from exc
     return ids
+
+
+async def loaded_models(client: httpx.AsyncClient, base_url: str, api_key: SecretStr | None = None) -> tuple[str, ...]:
+    """The ids a Foundry Local service reports as loaded (`/openai/loadedmodels`), or () if it does not say.
+
+    Its `/v1/models` has been reported to list catalog variants that are not loaded (a request to one
+    fails with HTTP 400); not every version answers this route, and other servers never do.
+    """
+    headers = {"Authorization": f"Bearer {api_key.get_secret_value()}"} if api_key is not None else {}
+    url = base_url.rstrip("/").removesuffix("/v1") + "/openai/loadedmodels"
+    try:
+        response = await client.get(url, headers=headers)
+        data = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return ()
+    if isinstance(data, dict):
+        data = data.get("data") or data.get("models")
+    if not isinstance(data, list):
+        return ()
+    ids = [item.get("id") or item.get("name") if isinstance(item, dict) else item for item in data]
+    return tuple(str(i) for i in ids if isinstance(i, str) and i)
 
 
 def foundry_status_url(timeout: float = 5.0) -> str | None:
@@ -253,12 +275,17 @@ class ModelDirectory:
                         problems.append(f"foundry service status reported {foundry}, but {exc.reason}")
                 known = {x.base_url for x in servers}
                 servers.extend(p for p in await probe_ports(client, self._ports, self.own_port) if p.base_url not in known)
+            keys = {url: key for url, (_, key) in explicit.items()}
+            loaded = await asyncio.gather(*(loaded_models(client, x.base_url, keys.get(x.base_url)) for x in servers))
+            servers = [replace(x, loaded=ids) for x, ids in zip(servers, loaded)]
 
         def pick(role: str, alias: str, role_url: str | None, key: SecretStr | None) -> ResolvedModel | None:
             target = (role_url or s.base_url or "").rstrip("/")
             pool = [x for x in servers if not target or x.base_url == target]
             for server in pool:
-                model_id = resolve_alias(alias, server.models)
+                # A loaded build wins over one the server merely lists (Foundry Local's catalog variants).
+                model_id = resolve_alias(alias, [m for m in server.loaded if m in server.models] or server.loaded) \
+                    or resolve_alias(alias, server.models)
                 if model_id:
                     return ResolvedModel(role, alias, model_id, server, self._key(key))
             if pool:

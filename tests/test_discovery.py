@@ -159,3 +159,14 @@ async def test_each_endpoint_is_asked_with_its_own_key(corpus_dir: Path) -> None
         assert resolution.small and resolution.small.model_id == "phi4-mini" and resolution.small.api_key.get_secret_value() == "small-secret"
         assert "small-secret" not in repr(resolution)  # secret to the edge: never in a repr or a log line
         assert resolution.large and resolution.large.model_id == "gpt-oss:20b" and resolution.large.api_key.get_secret_value() == "large-secret"
+
+
+async def test_a_loaded_model_is_preferred_over_a_listed_catalog_variant(corpus_dir: Path) -> None:
+    listed = ["Phi-4-mini-instruct-cuda-gpu:4", "Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-cuda-gpu:1"]
+    with FakeOpenAIServer(listed) as foundry:
+        settings = Settings(corpus_dir=corpus_dir, base_url=foundry.url, _env_file=None)
+        assert (await _directory(settings).resolve()).small.model_id == "Phi-4-mini-instruct-cuda-gpu:4"  # type: ignore[union-attr]
+        foundry.loaded = ["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-cuda-gpu:1"]  # what is really loaded
+        resolution = await _directory(settings).resolve()
+    assert resolution.small is not None and resolution.small.model_id == "Phi-4-mini-instruct-generic-cpu"
+    assert resolution.small.server.loaded == ("Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-cuda-gpu:1")

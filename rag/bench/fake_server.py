@@ -67,6 +67,7 @@ class FakeOpenAIServer:
         # system-wide on Linux, so another process on this machine can compare it with its own clock).
         self.log: list[dict[str, Any]] = []
         self.probes: list[str] = []  # GET /_probe... requests, e.g. an image URL planted in an answer
+        self.loaded: list[str] | None = None  # when set, GET /openai/loadedmodels lists these (Foundry Local)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -123,6 +124,14 @@ class FakeOpenAIServer:
                     return
                 if self.path.rstrip("/") == "/_log":  # test control: what was streamed, and when
                     self._json(200, {"log": fake.log, "requests": len(fake.requests), "probes": fake.probes})
+                    return
+                if self.path.rstrip("/") == "/openai/loadedmodels" and fake.loaded is not None:
+                    listing = json.dumps(fake.loaded).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(listing)))
+                    self.end_headers()
+                    self.wfile.write(listing)
                     return
                 if self.path.startswith("/_probe"):  # a URL a test plants in an answer: was it ever fetched?
                     fake.probes.append(self.path)
