@@ -275,14 +275,15 @@ async def answer(message: cl.Message) -> None:
         await update_chart()
         return
     pipeline = services().pipeline
-    pasted_text = await _pasted(message, text, command == "paste")
+    files = [e for e in (message.elements or []) if getattr(e, "path", None)]
+    # Pasted text grounds the answer, unless files are attached: then they do (and a kept paste waits).
+    pasted_text = await _pasted(message, text, command == "paste") if not files else None
     if pasted_text is not None:
         source, question = pasted_text
         if source is None or question is None:
             return  # stored for the next question, or refused: the reply said which
         pipeline, text = pipeline.with_searcher(source), question
     focus: frozenset[str] | None = None
-    files = [e for e in (message.elements or []) if getattr(e, "path", None)]
     if files:
         focus = await ingest(files, message)
         if not text:
