@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import stat
+import threading
 import time
 import unicodedata
 import uuid
@@ -108,29 +109,36 @@ class LibraryLock:
     """An exclusive `flock` on a file in the corpus folder, shared by every process that writes to it.
 
     `flock` locks are released by the kernel when their holder dies, so a crashed process never leaves
-    the folder locked. Re-entrant within one object (a commit may run a cleanup).
+    the folder locked. Threads of one process take turns through a re-entrant thread lock first (a
+    commit may run a cleanup while holding it).
     """
 
     def __init__(self, root: Path, timeout_s: float = 60.0) -> None:
         self._path = root / LOCK_NAME
         self._timeout_s = timeout_s
+        self._threads = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         """Hold the lock for the duration of the block (blocking: call it from a thread)."""
-        if self._depth == 0:
-            self._fd = self._acquire()
-        self._depth += 1
+        if not self._threads.acquire(timeout=self._timeout_s):
+            raise CorpusError(f"the corpus folder stayed locked by another task for {self._timeout_s:g} s")
         try:
-            yield
+            if self._depth == 0:
+                self._fd = self._acquire()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    os.close(self._fd)
+                    self._fd = None
         finally:
-            self._depth -= 1
-            if self._depth == 0 and self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-                os.close(self._fd)
-                self._fd = None
+            self._threads.release()
 
     def _acquire(self) -> int:
         try:

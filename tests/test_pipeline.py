@@ -1,6 +1,5 @@
 """The pipeline on in-process fakes, with a fake clock: exact timings, every route through it."""
 
-from dataclasses import replace
 
 import pytest
 

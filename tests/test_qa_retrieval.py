@@ -5,7 +5,6 @@ tests/data/qa_bundled.jsonl lists each question with every bundled document that
 """
 
 import json
-from pathlib import Path
 
 import pytest
 
