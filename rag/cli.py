@@ -9,6 +9,7 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -321,6 +322,43 @@ def answer_json(answer: Answer) -> dict[str, object]:
 
 
 @cli.command()
+@click.argument("prompt", required=False, envvar="COMPARE_PROMPT")
+@click.option("--rag", "grounded", is_flag=True, help="Answer from the corpus, with the chat's retrieval and prompt.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def compare(prompt: str | None, grounded: bool, as_json: bool) -> None:
+    """Both models on one PROMPT (or COMPARE_PROMPT), side by side: latency, first token, tokens, cost, answers."""
+    from rag.bench.compare import DEFAULT_PROMPT, compare_json, compare_text
+
+    settings = _settings()
+    text = prompt or DEFAULT_PROMPT
+    columns = asyncio.run(_compare(settings, text, grounded))
+    click.echo(compare_json(text, columns, grounded) if as_json else compare_text(columns))
+
+
+async def _compare(settings: Settings, prompt: str, grounded: bool) -> tuple[Any, ...]:
+    from rag.bench.compare import plain_columns
+    from rag.runtime import build_services
+    from rag.types import Comparison, Kind
+
+    services = build_services(settings)
+    try:
+        if grounded:
+            await services.retriever.refresh()
+            async for event in services.pipeline.compare(prompt, (), services.options):
+                if isinstance(event, Comparison):
+                    return event.columns
+            raise click.ClickException("the comparison ended without a result")
+        resolution = await services.directory.resolve()
+        roles: tuple[tuple[Kind, str], ...] = (("small", settings.small_model), ("large", settings.large_model))
+        models = [(kind, name, services.directory.model(r) if (r := resolution.get(kind)) else None) for kind, name in roles]
+        return await plain_columns(models, prompt, services.options)
+    except RagError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        await services.aclose()
+
+
+@cli.command()
 @click.option("--no-request", is_flag=True, help="Only discover; do not send a test request to each model.")
 def doctor(no_request: bool) -> None:
     """What the app can see: endpoints, model ids, reachability, and which features each server supports."""
@@ -419,6 +457,50 @@ def _sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise click.BadParameter(f"{text!r}: give positive whole numbers separated by commas, e.g. 500,2000", param_hint="--sizes")
     return sizes
+
+
+@bench.command("models")
+@click.option("--models", envvar="BENCH_MODELS", help="Comma-separated aliases or ids [BENCH_MODELS; default: both models].")
+@click.option("--rounds", envvar="BENCH_ROUNDS", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="Measured requests per model, after one warm-up [BENCH_ROUNDS].")
+@click.option("--prompt", envvar="BENCH_PROMPT", help="The prompt [BENCH_PROMPT].")
+@click.option("--stream/--no-stream", envvar="BENCH_STREAM", default=True, show_default=True,
+              help="Stream (first-token time measured) or not [BENCH_STREAM=true|false].")
+@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(1, 65536))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object keyed by model.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV, one row per model.")
+def bench_models(models: str | None, rounds: int, prompt: str | None, stream: bool, max_tokens: int, as_json: bool,
+                 as_csv: bool) -> None:
+    """Latency (mean, p50, p95, max), first token, tokens/s and tokens of each model on one prompt."""
+    from rag.bench.models import DEFAULT_PROMPT, report_csv, report_json, report_text
+
+    settings = _settings()
+    names = [m.strip() for m in (models or f"{settings.small_model},{settings.large_model}").split(",") if m.strip()]
+    reports = asyncio.run(_bench_models(settings, names, rounds, prompt or DEFAULT_PROMPT, stream, max_tokens))
+    click.echo(report_json(reports) if as_json else report_csv(reports) if as_csv else report_text(reports))
+
+
+async def _bench_models(settings: Settings, names: list[str], rounds: int, prompt: str, stream: bool,
+                        max_tokens: int) -> list[Any]:
+    from rag.bench.models import run_models_bench
+    from rag.discovery import ModelDirectory, ResolvedModel, resolve_alias
+    from rag.tokens import get_tokenizer
+
+    directory = ModelDirectory(settings, get_tokenizer())
+    try:
+        resolution = await directory.resolve()
+        models = []
+        for name in names:
+            found = next(((s, i) for s in resolution.servers if (i := resolve_alias(name, s.models))), None)
+            if found is None:
+                served = ", ".join(m for s in resolution.servers for m in s.models) or "no server found"
+                raise click.ClickException(f"{name}: not served (models: {served})")
+            server, model_id = found
+            models.append((name, directory.model(ResolvedModel("bench", name, model_id, server, settings.api_key))))
+        with click.progressbar(length=len(models) * (rounds + 1), label="requests", file=sys.stderr) as bar:
+            return await run_models_bench(models, rounds, prompt, stream, max_tokens, progress=lambda: bar.update(1))
+    finally:
+        await directory.aclose()
 
 
 @bench.command("ingest")

@@ -13,9 +13,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from openai import APIConnectionError, APIStatusError, APITimeoutError, AsyncOpenAI, OpenAIError, Timeout
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import SecretStr
 
 from rag.errors import ModelError, ModelTimeout, ModelUnavailable, NoFinalAnswer, StreamInterrupted
@@ -105,6 +106,43 @@ class OpenAICompatibleModel:
     async def aclose(self) -> None:
         """Release the HTTP connection pool."""
         await self._client.close()
+
+    async def complete(self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float) -> Generation:
+        """One chat completion without streaming (for benchmarks that compare both ways).
+
+        The whole answer arrives at once, so the first "token" is the last: `first_token_ms` equals the
+        total time and the decode rate is completion tokens over the whole request.
+        """
+        sent = self._clock()
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.model_id, messages=cast(list[ChatCompletionMessageParam], list(messages)),
+                max_tokens=max_tokens, temperature=temperature, stream=False)
+        except APIStatusError as exc:
+            raise self._status_error(exc, retry=False) from exc
+        except APITimeoutError as exc:
+            raise self._timeout("no response", self._timeouts.first_token) from exc
+        except APIConnectionError as exc:
+            raise self._error(ModelUnavailable, f"cannot connect ({_cause(exc)})") from exc
+        elapsed = (self._clock() - sent) * 1000
+        splitter = ReasoningSplitter(self._harmony, self._implicit_think)
+        choice = response.choices[0] if response.choices else None
+        content = (choice.message.content or "") if choice else ""
+        pieces = splitter.feed(content) + splitter.finish()
+        extra = (choice.message.model_extra or {}) if choice else {}
+        reasoning = str(extra.get("reasoning") or extra.get("reasoning_content") or "") + "".join(
+            p.text for p in pieces if p.kind == "reasoning")
+        answer = "".join(p.text for p in pieces if p.kind == "answer").strip()
+        if not answer:
+            raise self._error(NoFinalAnswer if reasoning else ModelError,
+                              "gave no final answer" if reasoning else "returned an empty answer")
+        usage = response.usage
+        prompt_tokens = usage.prompt_tokens if usage else sum(self._tokenizer.count(m.get("content", "")) + 4 for m in messages)
+        completion_tokens = usage.completion_tokens if usage else self._tokenizer.count(answer)
+        return Generation(self.alias, self.model_id, self.endpoint, answer, reasoning.strip(), prompt_tokens,
+                          completion_tokens, usage is None, elapsed, elapsed,
+                          completion_tokens / (elapsed / 1000) if elapsed > 0 else 0.0,
+                          finish_reason=choice.finish_reason if choice else None)
 
     async def stream(
         self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float

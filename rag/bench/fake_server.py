@@ -166,6 +166,9 @@ class FakeOpenAIServer:
                 if reply.status != 200:
                     self._json(reply.status, {"error": {"message": reply.error or f"scripted HTTP {reply.status}"}})
                     return
+                if not body.get("stream"):
+                    self._complete(body, reply)
+                    return
                 try:
                     self._stream(body, reply)
                 except (BrokenPipeError, ConnectionResetError):  # the client hung up mid-stream: its right
@@ -241,6 +244,21 @@ class FakeOpenAIServer:
                     self._event({**base, "choices": [], "usage": usage})
                 self._event("[DONE]")
                 self._chunk(b"")
+
+            def _complete(self, body: dict[str, Any], reply: Reply) -> None:
+                """A non-streamed chat completion: the whole reply at once, after the scripted time."""
+                time.sleep(reply.delay_first + reply.delay_between * max(len(reply.content) - 1, 0))
+                text = "".join(reply.content)
+                prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+                completion = sum(len(t.split()) for t in reply.content)
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if reply.reasoning:
+                    message[reply.reasoning_field] = "".join(reply.reasoning)
+                self._json(200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                                 "model": body["model"], "choices": [{"index": 0, "message": message,
+                                                                      "finish_reason": reply.finish_reason}],
+                                 "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                                           "total_tokens": prompt + completion}})
 
             def _endless(self, base: dict[str, Any], pieces: list[tuple[str, str]], reply: Reply) -> None:
                 try:
