@@ -399,7 +399,7 @@ async def _doctor(settings: Settings, request: bool) -> bool:
         budget = settings.large_max_tokens if kind == "large" else 64
         try:
             generation = None
-            async for item in model.stream(messages, budget, 0.0):
+            async for item in model.stream(messages, budget, 0.0, logprobs=True):  # report whether the server has them
                 if isinstance(item, Generation):
                     generation = item
             assert generation is not None

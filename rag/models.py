@@ -64,9 +64,9 @@ class ChatModel(Protocol):
     endpoint: str
 
     def stream(
-        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float
+        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, logprobs: bool = False
     ) -> AsyncIterator[ModelDelta | Generation]:
-        """Yield deltas as they arrive, then one Generation."""
+        """Yield deltas as they arrive, then one Generation; `logprobs` asks for token log-probabilities."""
         ...
 
 
@@ -145,14 +145,18 @@ class OpenAICompatibleModel:
                           finish_reason=choice.finish_reason if choice else None)
 
     async def stream(
-        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float
+        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, logprobs: bool = False
     ) -> AsyncIterator[ModelDelta | Generation]:
-        """Stream one chat completion; see the module docstring for the guarantees."""
+        """Stream one chat completion; see the module docstring for the guarantees.
+
+        Log-probabilities are asked for only with `logprobs` (the escalation policy reads them of a draft):
+        llama-cpp-python streams 4x slower when it computes them (BENCHMARKS.md).
+        """
         attempt = 0
         while True:
             state = _StreamState(self._clock(), ReasoningSplitter(self._harmony, self._implicit_think))
             try:
-                async for item in self._attempt(messages, max_tokens, temperature, state):
+                async for item in self._attempt(messages, max_tokens, temperature, state, logprobs):
                     yield item
                 return
             except _Retry as retry:
@@ -163,7 +167,8 @@ class OpenAICompatibleModel:
                 await asyncio.sleep(0.2 * attempt)
 
     async def _attempt(
-        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, state: _StreamState
+        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, state: _StreamState,
+        logprobs: bool,
     ) -> AsyncIterator[ModelDelta | Generation]:
         request: dict[str, Any] = {
             "model": self.model_id,
@@ -173,7 +178,7 @@ class OpenAICompatibleModel:
             "max_tokens": max_tokens,
             "temperature": temperature,
         }
-        if self._logprobs:
+        if logprobs and self._logprobs:
             # llama-cpp-python streams logprobs only when top_logprobs is set too (seen with 0.3.36).
             request["logprobs"] = True
             request["top_logprobs"] = 1
@@ -184,7 +189,7 @@ class OpenAICompatibleModel:
         except asyncio.TimeoutError as exc:
             raise self._timeout("no response", self._timeouts.first_token) from exc
         except APIStatusError as exc:
-            if self._logprobs and exc.status_code in (400, 422) and "logprob" in _error_text(exc).lower():
+            if logprobs and self._logprobs and exc.status_code in (400, 422) and "logprob" in _error_text(exc).lower():
                 self._logprobs = False  # this server does not take the parameter: ask without it
                 raise _Retry(self._error(ModelError, "server refused the logprobs parameter")) from exc
             raise self._status_error(exc) from exc

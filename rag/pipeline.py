@@ -326,7 +326,8 @@ class Pipeline:
         yield ModelStarted(role, model.alias, model.model_id, model.endpoint)
         generation: Generation | None = None
         try:
-            async for item in model.stream(prompt.messages, opts.max_tokens(kind), opts.temperature):
+            # Log-probabilities only for a draft: the escalation policy reads them, and they cost time.
+            async for item in model.stream(prompt.messages, opts.max_tokens(kind), opts.temperature, role == "draft"):
                 if isinstance(item, ModelDelta):
                     if item.kind == "answer":
                         yield TokenDelta(role, model.alias, item.text)

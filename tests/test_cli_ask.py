@@ -151,3 +151,15 @@ def test_no_model_note_says_what_discovery_found(server: FakeOpenAIServer) -> No
     result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?"])
     assert result.exit_code == 1
     assert f"no model server answered: RAG_BASE_URL {server.url}: GET /models answered HTTP 500" in result.stderr
+
+
+def test_only_the_draft_asks_for_logprobs(server: FakeOpenAIServer) -> None:
+    # Log-probabilities feed the escalation policy's judgement of a draft; elsewhere they only cost time.
+    server.replies["Phi-4-mini-instruct-generic-cpu"] = Reply(content=["Not in the context."])
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?", "--json"])
+    assert result.exit_code == 0, result.output
+    draft, final = server.requests
+    assert draft["model"] == "Phi-4-mini-instruct-generic-cpu" and draft.get("logprobs") is True
+    assert final["model"] == "gpt-oss-20b-cuda-gpu:1" and "logprobs" not in final
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?", "--mode", "small", "--json"])
+    assert "logprobs" not in server.requests[-1]  # small-only mode: no draft to judge

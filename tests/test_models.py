@@ -25,10 +25,10 @@ def _model(server: FakeOpenAIServer, alias: str = "phi-4-mini", **timeouts: floa
     return OpenAICompatibleModel(alias, alias, server.url, None, get_tokenizer(), Timeouts(**{"connect": 2, "first_token": 5, "idle": 5, **timeouts}))
 
 
-async def _collect(model: OpenAICompatibleModel, max_tokens: int = 64) -> tuple[list[ModelDelta], Generation]:
+async def _collect(model: OpenAICompatibleModel, max_tokens: int = 64, logprobs: bool = True) -> tuple[list[ModelDelta], Generation]:
     deltas: list[ModelDelta] = []
     generation = None
-    async for item in model.stream(MESSAGES, max_tokens, 0.2):
+    async for item in model.stream(MESSAGES, max_tokens, 0.2, logprobs):
         if isinstance(item, Generation):
             generation = item
         else:
@@ -265,3 +265,12 @@ async def test_think_tags_in_content_are_reasoning_never_the_answer(model: str, 
     assert generation.text == "Port 11434 [1]." and generation.reasoning == "Ports: source 1 says 11434."
     assert generation.reasoning_format == "think tags"
     assert "".join(d.text for d in deltas if d.kind == "answer") == "Port 11434 [1]."
+
+
+async def test_logprobs_are_asked_for_only_when_wanted(server: FakeOpenAIServer) -> None:
+    server.replies["phi-4-mini"] = Reply(logprobs=[-0.1, -0.2, -0.3])
+    _, generation = await _collect(_model(server), logprobs=False)
+    assert "logprobs" not in server.requests[-1] and "top_logprobs" not in server.requests[-1]
+    assert generation.mean_logprob is None
+    _, generation = await _collect(_model(server), logprobs=True)
+    assert server.requests[-1]["logprobs"] is True and generation.mean_logprob is not None

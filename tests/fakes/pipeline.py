@@ -71,7 +71,8 @@ class FakeModel:
     def __post_init__(self) -> None:
         self.model_id = self.model_id or self.alias
 
-    async def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[ModelDelta | Generation]:
+    async def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float,
+                     logprobs: bool = False) -> AsyncIterator[ModelDelta | Generation]:
         """Scripted: the text word by word on the fake clock, optionally failing after some tokens."""
         self.calls.append(messages)
         start = self.clock()

@@ -81,7 +81,7 @@ async def test_client_streams_with_logprobs_and_estimates_missing_usage(server_u
 
     model = OpenAICompatibleModel("smollm2", MODEL_ID, server_url, None, get_tokenizer())
     deltas, generation = [], None
-    async for item in model.stream([{"role": "user", "content": "Name three colours."}], 24, 0.0):
+    async for item in model.stream([{"role": "user", "content": "Name three colours."}], 24, 0.0, logprobs=True):
         if isinstance(item, ModelDelta):
             deltas.append(item)
         else:
