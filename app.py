@@ -245,9 +245,9 @@ async def update_chart() -> None:
 def _models_notice(resolution: Resolution) -> str:
     found = [r for r in (resolution.small, resolution.large) if r is not None]
     if not found:
-        # "no model server found (tried ...)" would repeat the heading: say only what was tried.
-        problems = "\n".join(f"- {md.plain(p.replace('no model server found (tried ', 'Looked for: ').rstrip(')'))}"
-                             if p.startswith("no model server found") else f"- {md.plain(p)}" for p in resolution.problems)
+        # The heading says nothing was found; the list says where the app looked and what else went wrong.
+        looked = [f"Looked for: {resolution.tried}"] if resolution.tried else []
+        problems = "\n".join(f"- {md.plain(p)}" for p in [*looked, *resolution.other_problems])
         return (
             "**No model server found**, so answers are extracts of the documents (clearly labelled). "
             "A server you start now is picked up by itself, and this chat will say so.\n\n"
@@ -518,10 +518,10 @@ class _AnswerView:
         elif isinstance(event, (TokenDelta, ReasoningDelta)):
             await self._text(event)
         elif isinstance(event, ModelFinished):  # reasoning is not streamed into the answer: its step shows it
-            await self._stop_waiting(event.role)
+            self._stop_waiting(event.role)
             await self._model_finished(event.role, event.generation, event.cost_usd)
         elif isinstance(event, ModelFailed):
-            await self._stop_waiting(event.role)
+            self._stop_waiting(event.role)
             await self._model_failed(event)
             await self._clear_stream()
         elif isinstance(event, EscalationDecided):
@@ -558,7 +558,7 @@ class _AnswerView:
         if isinstance(event, TokenDelta):
             if self.waiting == event.role:
                 async with self.bubble:
-                    await self._stop_waiting(event.role)
+                    self._stop_waiting(event.role)
                     self.message.content = ""  # the first answer token replaces the draft and the status line
             self.streamed += event.text
             self.batcher.add(self.guard.feed(event.text))
@@ -587,7 +587,7 @@ class _AnswerView:
                 await self._show_status()
                 await self._retitle(self.waiting, time.perf_counter())
 
-    async def _stop_waiting(self, role: str) -> None:
+    def _stop_waiting(self, role: str) -> None:
         if self.waiting == role:
             self.waiting = None
             self.kept = ""

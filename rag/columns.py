@@ -10,24 +10,17 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from rag.progress import rate
-from rag.types import Comparison, Generation, ModelFailed, ModelFinished, ModelStarted, PipelineEvent, ReasoningDelta, Role, TokenDelta
+from rag.types import Column, Comparison, ModelFailed, ModelFinished, ModelStarted, PipelineEvent, ReasoningDelta, Role, TokenDelta
 
 Status = Literal["waiting", "streaming", "done", "error"]
 
 
 @dataclass(frozen=True)
 class ColumnState:
-    """One model's column: what it has said so far and, once done, its measurements."""
+    """One model's column: its `Column` so far (what it said, then its measurements) and where it stands."""
 
-    alias: str
-    model_id: str
+    column: Column
     status: Status = "waiting"
-    text: str = ""
-    reasoning: str = ""
-    error: str | None = None
-    generation: Generation | None = None
-    cost_usd: float = 0.0
-    cited: tuple[int, ...] = ()
 
 
 Columns = dict[Role, ColumnState]
@@ -36,40 +29,37 @@ Columns = dict[Role, ColumnState]
 def advance(columns: Columns, event: PipelineEvent) -> Columns:
     """The columns after one event of a comparison (events of other kinds change nothing)."""
     if isinstance(event, ModelStarted):
-        return {**columns, event.role: ColumnState(event.alias, event.model_id)}
+        return {**columns, event.role: ColumnState(Column(event.alias, event.model_id))}
     if not isinstance(event, (TokenDelta, ReasoningDelta, ModelFinished, ModelFailed)):
         return columns
-    column = columns.get(event.role)
-    if column is None:
+    state = columns.get(event.role)
+    if state is None:
         return columns
+    c = state.column
     if isinstance(event, TokenDelta):
-        column = replace(column, status="streaming", text=column.text + event.text)
+        state = ColumnState(replace(c, text=c.text + event.text), "streaming")
     elif isinstance(event, ReasoningDelta):
-        column = replace(column, status="streaming", reasoning=column.reasoning + event.text)
+        state = ColumnState(replace(c, reasoning=c.reasoning + event.text), "streaming")
     elif isinstance(event, ModelFinished):  # the faster model's numbers show while the other still streams
         g = event.generation
-        column = replace(column, status="done", text=g.text, reasoning=g.reasoning, generation=g, cost_usd=event.cost_usd)
+        state = ColumnState(replace(c, text=g.text, reasoning=g.reasoning, generation=g, cost_usd=event.cost_usd), "done")
     else:
-        column = replace(column, status="error", error=event.message)
-    return {**columns, event.role: column}
+        state = ColumnState(replace(c, error=event.message), "error")
+    return {**columns, event.role: state}
 
 
 def finished(comparison: Comparison) -> Columns:
     """The columns of a finished comparison."""
     roles: tuple[Role, ...] = ("left", "right")
-    return {
-        role: ColumnState(c.alias, c.model_id, "done" if c.error is None else "error", c.text, c.reasoning, c.error,
-                          c.generation, c.cost_usd, c.cited)
-        for role, c in zip(roles, comparison.columns)
-    }
+    return {role: ColumnState(c, "done" if c.error is None else "error") for role, c in zip(roles, comparison.columns)}
 
 
 def props(columns: Columns) -> list[dict[str, Any]]:
     """What the Compare element shows, left column first."""
     shown = []
     for role in sorted(columns, key=lambda r: r != "left"):
-        c = columns[role]
-        item: dict[str, Any] = {"alias": c.alias, "model_id": c.model_id, "status": c.status, "text": c.text,
+        c = columns[role].column
+        item: dict[str, Any] = {"alias": c.alias, "model_id": c.model_id, "status": columns[role].status, "text": c.text,
                                 "reasoning": c.reasoning, "error": c.error, "cited": list(c.cited)}
         if c.generation is not None:
             g = c.generation

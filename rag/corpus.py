@@ -222,7 +222,7 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise UnsupportedDocument(f"not a regular file ({_file_type(info.st_mode)}); only regular files are read")
         if info.st_size > max_bytes:
-            raise UnsupportedDocument(_too_large(info.st_size, max_bytes))
+            raise UnsupportedDocument(too_large(info.st_size, max_bytes))
         pieces: list[bytes] = []
         total = 0
         while total <= max_bytes:
@@ -243,7 +243,8 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
         os.close(fd)
 
 
-def _too_large(size: int, limit: int) -> str:
+def too_large(size: int, limit: int) -> str:
+    """Why a file of `size` bytes is refused under a limit of `limit` bytes."""
     return f"file is {size / 2**20:.1f} MB, over the limit of {limit / 2**20:.0f} MB (RAG_MAX_FILE_MB)"
 
 

@@ -67,6 +67,12 @@ class Resolution:
     servers: tuple[Server, ...] = ()
     problems: tuple[str, ...] = ()
     checked_at: float = 0.0
+    tried: str | None = None  # nothing answered anywhere: where it looked ("Ollama :11434, ..." or "nothing")
+
+    @property
+    def other_problems(self) -> tuple[str, ...]:
+        """The problems besides "no model server found", which `tried` says in a structured way."""
+        return tuple(p for p in self.problems if self.tried is None or p != nothing_found(self.tried))
 
     def get(self, role: str) -> ResolvedModel | None:
         """The resolved model for 'small' or 'large'."""
@@ -295,10 +301,11 @@ class ModelDirectory:
 
         small = pick("small", s.small_model, s.small_base_url, s.small_api_key)
         large = pick("large", s.large_model, s.large_base_url, s.large_api_key)
+        tried = None
         if not servers and not problems:
-            tried = ", ".join(f"{n} :{p}" for p, n in self._ports)
-            problems.append(f"no model server found (tried {tried or 'nothing'})")
-        return Resolution(small, large, tuple(servers), tuple(problems), self.clock())
+            tried = ", ".join(f"{n} :{p}" for p, n in self._ports) or "nothing"
+            problems.append(nothing_found(tried))
+        return Resolution(small, large, tuple(servers), tuple(problems), self.clock(), tried)
 
     @property
     def _ports(self) -> tuple[tuple[int, str], ...]:
@@ -315,6 +322,11 @@ def _server_name(url: str) -> str:
             if int(port.group(1)) == known_port:
                 return name
     return "OpenAI-compatible server"
+
+
+def nothing_found(tried: str) -> str:
+    """The problem reported when no server answered anywhere discovery looked."""
+    return f"no model server found (tried {tried})"
 
 
 class DirectoryModels:

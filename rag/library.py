@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Protocol
 
-from rag.corpus import TEMP_PREFIX, Corpus, DocumentKey, ScanReport, read_regular_file
+from rag.corpus import TEMP_PREFIX, Corpus, DocumentKey, ScanReport, read_regular_file, too_large
 from rag.errors import CorpusError, UnsupportedDocument
 from rag.options import UploadLimits
 from rag.parsing import MB, kind_of
@@ -197,7 +197,7 @@ class Library:
         """Validate and parse `data` in memory; the CPU- and memory-heavy part, run outside every lock."""
         shown = display_name(name)
         if len(data) > self.limits.max_file_bytes:
-            return UploadOutcome(shown, "rejected", reason=_too_large(len(data), self.limits.max_file_bytes),
+            return UploadOutcome(shown, "rejected", reason=too_large(len(data), self.limits.max_file_bytes),
                                  size_bytes=len(data))
         digest = content_hash(data)
         existing = self.corpus.find_by_hash(digest)  # a fast answer; commit() checks again under the lock
@@ -320,10 +320,6 @@ def remove_temporary_files(root: Path) -> int:
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
-
-
-def _too_large(size: int, limit: int) -> str:
-    return f"file is {size / MB:.1f} MB, over the limit of {limit / MB:.0f} MB (RAG_MAX_FILE_MB)"
 
 
 def _duplicate(name: str, existing: str, size: int) -> UploadOutcome:

@@ -137,7 +137,7 @@ class OpenAICompatibleModel:
             raise self._error(NoFinalAnswer if reasoning else ModelError,
                               "gave no final answer" if reasoning else "returned an empty answer")
         usage = response.usage
-        prompt_tokens = usage.prompt_tokens if usage else sum(self._tokenizer.count(m.get("content", "")) + 4 for m in messages)
+        prompt_tokens = usage.prompt_tokens if usage else self._estimated_prompt_tokens(messages)
         completion_tokens = usage.completion_tokens if usage else self._tokenizer.count(answer)
         return Generation(self.alias, self.model_id, self.endpoint, answer, reasoning.strip(), prompt_tokens,
                           completion_tokens, usage is None, elapsed, elapsed,
@@ -306,7 +306,7 @@ class OpenAICompatibleModel:
             prompt_tokens, completion_tokens = state.usage
             estimated = False
         else:
-            prompt_tokens = sum(self._tokenizer.count(m.get("content", "")) + 4 for m in messages)
+            prompt_tokens = self._estimated_prompt_tokens(messages)
             completion_tokens = self._tokenizer.count(answer) + (self._tokenizer.count(reasoning) if reasoning else 0)
             estimated = True
         first = (state.first_token or state.sent) - state.sent
@@ -330,6 +330,10 @@ class OpenAICompatibleModel:
             reasoning_format=state.reasoning_format or state.splitter.format,
             cut=state.cut,
         )
+
+    def _estimated_prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        """Prompt tokens counted with tiktoken when the server reports no usage (4 per message for roles)."""
+        return sum(self._tokenizer.count(m.get("content", "")) + 4 for m in messages)
 
     # --- errors ---------------------------------------------------------------------------------------
 

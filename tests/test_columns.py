@@ -14,8 +14,8 @@ def test_columns_follow_the_events_of_both_models() -> None:
                   TokenDelta("left", "phi-4-mini", "Final "), ReasoningDelta("right", "gpt-oss-20b", "hmm"),
                   TokenDelta("right", "gpt-oss-20b", "Big")):
         state = columns.advance(state, event)
-    assert (state["left"].status, state["left"].text) == ("streaming", "Final ")
-    assert (state["right"].text, state["right"].reasoning) == ("Big", "hmm")
+    assert (state["left"].status, state["left"].column.text) == ("streaming", "Final ")
+    assert (state["right"].column.text, state["right"].column.reasoning) == ("Big", "hmm")
     state = columns.advance(state, ModelFinished("left", _gen("phi-4-mini"), 0.002))
     state = columns.advance(state, ModelFailed("right", "gpt-oss-20b", "gpt-oss-20b at u: stream cut"))
     left, right = columns.props(state)
@@ -38,5 +38,5 @@ def test_a_finished_comparison_gives_the_same_props_as_the_live_view() -> None:
 
 def test_a_rate_from_too_few_tokens_is_left_out() -> None:
     short = Generation("phi-4-mini", "p", "u", "Yes.", "", 100, 3, False, 150.0, 152.0, 1000.0)
-    state = columns.advance({"left": columns.ColumnState("phi-4-mini", "p")}, ModelFinished("left", short, 0.0))
+    state = columns.advance({"left": columns.ColumnState(Column("phi-4-mini", "p"))}, ModelFinished("left", short, 0.0))
     assert columns.props(state)[0]["tok_s"] is None  # the column shows a dash

@@ -58,16 +58,13 @@ def compare_text(columns: Sequence[Column], width: int = 100) -> str:
     half = max((width - 3) // 2, 20)
     rows: list[tuple[str, ...]] = [("", *(c.alias for c in columns))]
 
-    def cell(c: Column, value: str) -> str:
-        return value if c.generation is not None else "–"
-
     for label, render in (
         ("total", lambda g: format_ms(g.last_token_ms)),
         ("first token", lambda g: format_ms(g.first_token_ms)),
         ("tokens (in + out)", lambda g: f"{g.prompt_tokens} + {g.completion_tokens}" + (" est." if g.usage_estimated else "")),
         ("tokens/s", lambda g: format_rate(rate(g))),
     ):
-        rows.append((label, *(cell(c, render(c.generation)) if c.generation else "–" for c in columns)))
+        rows.append((label, *(render(c.generation) if c.generation else "–" for c in columns)))
     rows.append(("cost (hypothetical)", *(f"${c.cost_usd:.6f}" if c.generation else "–" for c in columns)))
     label_width = max(len(r[0]) for r in rows)
     lines = [f"{r[0]:<{label_width}}  " + "  ".join(f"{v:<{half - label_width // 2}}" for v in r[1:]) for r in rows]

@@ -238,10 +238,7 @@ class FakeOpenAIServer:
                 fake.log.append({"model": model, "last_token": time.monotonic(), "last_token_wall": time.time(), "chunks": sent})
                 self._event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]})
                 if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
-                    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-                    completion = sum(len(t.split()) for t in reply.content + reply.reasoning)
-                    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-                    self._event({**base, "choices": [], "usage": usage})
+                    self._event({**base, "choices": [], "usage": _usage(body, reply)})
                 self._event("[DONE]")
                 self._chunk(b"")
 
@@ -249,16 +246,13 @@ class FakeOpenAIServer:
                 """A non-streamed chat completion: the whole reply at once, after the scripted time."""
                 time.sleep(reply.delay_first + reply.delay_between * max(len(reply.content) - 1, 0))
                 text = "".join(reply.content)
-                prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-                completion = sum(len(t.split()) for t in reply.content)
                 message: dict[str, Any] = {"role": "assistant", "content": text}
                 if reply.reasoning:
                     message[reply.reasoning_field] = "".join(reply.reasoning)
                 self._json(200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                                  "model": body["model"], "choices": [{"index": 0, "message": message,
                                                                       "finish_reason": reply.finish_reason}],
-                                 "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                                           "total_tokens": prompt + completion}})
+                                 "usage": _usage(body, reply)})
 
             def _endless(self, base: dict[str, Any], pieces: list[tuple[str, str]], reply: Reply) -> None:
                 try:
@@ -280,6 +274,13 @@ class FakeOpenAIServer:
                 self.close_connection = True
 
         return Handler
+
+
+def _usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
+    """Token counts as a server reports them: words stand in for tokens; reasoning counts as completion."""
+    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    completion = sum(len(t.split()) for t in reply.content + reply.reasoning)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def main() -> None:

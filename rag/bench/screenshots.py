@@ -12,9 +12,7 @@ from typing import Any
 
 from rag.bench.appserver import REPO, free_port, start_app, stop
 from rag.bench.fake_server import FakeOpenAIServer, Reply
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from rag.bench.ui import CHROMIUM, CHROMIUM_ARGS
 
 
 def _words(text: str) -> list[str]:
@@ -56,7 +54,7 @@ def take(out: Path) -> list[Path]:
         app = start_app(corpus, fake.url, port, Path(tmp) / "app.log")
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1280, "height": 1400})
                 url = f"http://127.0.0.1:{port}"
                 fake.replies.update(script())

@@ -17,13 +17,9 @@ from typing import Any
 import pytest
 
 from rag.bench.appserver import free_port, start_app, stop
+from rag.bench.ui import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REPO
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 SHOTS = REPO / "tests" / "browser" / "screenshots"
 
 pytestmark = pytest.mark.browser
