@@ -154,3 +154,18 @@ def test_a_cited_pdf_opens_in_the_pdf_viewer_at_its_page(page, stack: Stack, tmp
     for path in (stack.corpus / "uploads").iterdir():
         if path.name.startswith("field-guide-"):
             path.unlink()
+
+
+def test_pasted_text_answers_then_the_next_question_is_answered_from_the_corpus(page, stack: Stack) -> None:
+    report = "\n\n".join(f"Section {i}. The okapi survey counted {i * 7} animals in zone {i}." for i in range(60))
+    page.fill("#chat-input", report + "\n\nHow many animals were counted in zone 12?")
+    page.wait_for_selector("#chat-submit:not([disabled])", timeout=20_000)
+    page.click("#chat-submit")
+    page.wait_for_function("() => document.body.innerText.includes('Pasted text:')", timeout=20_000)
+    page.wait_for_function("() => /(ms|s) total/.test(document.body.innerText)", timeout=30_000)
+    sources = page.locator(".sources-list").last.inner_text()
+    assert "pasted text.md" in sources and "servers/" not in sources  # answered from the pasted text alone
+    assert not any(p.name.startswith("pasted") for p in (stack.corpus / "uploads").glob("*"))  # nothing saved
+    ready(page)
+    ask(page, "Which port does Ollama use?")
+    assert "servers/ollama.md" in page.locator(".sources-list").last.inner_text()  # the corpus again
