@@ -7,28 +7,41 @@ each `rag.types` event into what the chat shows. Errors become one readable line
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import chainlit as cl
-from chainlit.step import TrueStepType
-from chainlit.types import CommandDict
+from chainlit.data import get_data_layer
+from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.data.utils import queue_until_user_message
+from chainlit.element import Element
+from chainlit.step import StepDict, TrueStepType
+from chainlit.types import CommandDict, PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
+from chainlit.user import PersistedUser
 from chainlit.input_widget import InputWidget, Select, Slider
+from starlette.datastructures import Headers
 
 from rag import columns as compare_columns
 from rag import conversation as chat
+from rag import export as exporting
 from rag import markdown as md
 from rag import progress
+from rag.auth import LOCAL_USER, Person, auth_secret, check_exposure, local_person, may_delete, sign_in
 from rag.batching import TokenBatcher
-from rag.config import BOUNDS, load_settings
+from rag.config import BOUNDS, Settings, load_settings
 from rag.conversation import Conversation
 from rag.discovery import HOW_TO_CONNECT, Resolution
-from rag.errors import ConfigError, RagError, UnsupportedDocument
+from rag.errors import RagError, UnsupportedDocument
+from rag.feedback import answer_metadata, thumbs_markdown
+from rag.history import SAVE_CONVERSATION, History, WriteBehind, configure_engine, database_url, json_value, migrate, now
 from rag.library import display_name, readable_upload_name
 from rag.options import MODES, ChatChoices
 from rag.paste import PastedSource, split_pasted
@@ -71,14 +84,18 @@ async def startup() -> None:
     global _services
     try:
         settings = load_settings()
-    except ConfigError as exc:
+        check_exposure(settings, os.environ.get("CHAINLIT_HOST", "127.0.0.1"))
+        history = await _open_history(settings) if settings.history else None
+    except RagError as exc:
         # The one place start-up fails: one line naming the variable. Raising here would make the server
         # print its lifespan traceback around it.
         sys.stderr.write(f"{exc}\n")
         sys.stderr.flush()
         os._exit(2)
     _same_origin_websocket()
+    _own_files_folder()
     svc = build_services(settings, own_port=int(os.environ.get("CHAINLIT_PORT", "8000")))
+    svc.history = history
     try:
         removed = await asyncio.to_thread(svc.library.remove_leftovers)
         if removed:
@@ -87,6 +104,196 @@ async def startup() -> None:
     except RagError as exc:
         log.error("corpus not indexed at start-up: %s", exc)
     _services = svc
+
+
+async def _open_history(settings: Settings) -> History:
+    """Create or upgrade the history database, give Chainlit its data layer, and turn on sign-in.
+
+    Chainlit shows history only to a signed-in user. RAG_AUTH=local signs everyone in as the one local
+    user without a form (header sign-in; start-up refused on a non-loopback host unless allowed);
+    RAG_AUTH=password asks for a name and password checked against `rag users`. Registered here, not at
+    import: the sign-in secret is read or created from the settings first.
+    """
+    history = History.open(settings)
+    before, after = await migrate(history.engine)
+    if before != after:
+        log.info("history database at schema version %d (was %d)", after, before)
+    url = database_url(settings)
+    cl.data_layer(lambda: _HistoryLayer(url))
+    os.environ["CHAINLIT_AUTH_SECRET"] = auth_secret(settings)
+    if settings.auth == "password":
+        if not await history.users():
+            log.warning("RAG_AUTH=password but no users yet: add one with `rag users add NAME`")
+
+        async def password_sign_in(name: str, password: str) -> cl.User | None:
+            person = await sign_in(history, name, password)
+            return None if person is None else cl.User(identifier=person.identifier, metadata={"role": person.role})
+
+        cl.password_auth_callback(password_sign_in)
+    else:
+        async def local_sign_in(headers: Headers) -> cl.User | None:
+            return cl.User(identifier=LOCAL_USER, metadata={"role": "admin"})
+
+        cl.header_auth_callback(local_sign_in)
+    return history
+
+
+class _HistoryLayer(SQLAlchemyDataLayer):
+    """Chainlit's SQLAlchemy data layer on our schema (rag.history), SQLite or PostgreSQL.
+
+    Custom elements (sources, side-by-side columns, the latency chart) are stored as their props, so a
+    resumed conversation shows them without a file store. PDF viewers are not stored: they open files of
+    the corpus, and the sources element keeps each passage's page.
+    """
+
+    def __init__(self, url: str) -> None:
+        chainlit_log = logging.getLogger("chainlit")
+        level = chainlit_log.level
+        chainlit_log.setLevel(logging.ERROR)  # its "no storage client" warning is not true of custom elements
+        try:
+            super().__init__(conninfo=url)
+        finally:
+            chainlit_log.setLevel(level)
+        configure_engine(self.engine)
+        # Steps and elements are written behind the chat (merged while an answer streams), never awaited by it.
+        self.writer = WriteBehind(url, log.warning)
+        self.threads: set[str] = set()  # conversations known to have their row: no lookup per step
+
+    async def create_user(self, user: cl.User) -> PersistedUser | None:
+        """As Chainlit's, as one upsert: simultaneous first sign-ins of one user do not collide."""
+        await self.execute_sql(
+            'INSERT INTO users ("id", "identifier", "createdAt", "metadata") VALUES (:id, :identifier, :created, :metadata) '
+            'ON CONFLICT ("identifier") DO UPDATE SET "metadata" = :metadata',
+            {"id": str(uuid.uuid4()), "identifier": user.identifier, "created": now(), "metadata": json.dumps(user.metadata)})
+        return await self.get_user(user.identifier)
+
+    def _thread_row(self, thread_id: str | None) -> None:
+        """The conversation's row, queued before anything that refers to it (Chainlit looks it up before
+        every step). Nothing here awaits: writes queue in the order the chat made them, so a step's
+        final state can never be overtaken by an earlier one."""
+        if thread_id and thread_id not in self.threads:
+            self.writer.submit('INSERT INTO threads ("id", "createdAt") VALUES (:id, :created) ON CONFLICT ("id") DO NOTHING',
+                               {"id": thread_id, "created": now()})
+            self.threads.add(thread_id)
+
+    @queue_until_user_message()
+    async def create_step(self, step_dict: StepDict) -> None:
+        """What Chainlit's writes, written behind. JSON columns as text (the composer's `modes` arrives as a
+        dict, which neither SQLite nor PostgreSQL's driver binds)."""
+        self._thread_row(step_dict.get("threadId"))
+        step: dict[str, Any] = dict(step_dict)
+        step.pop("feedback", None)
+        if "showInput" in step:
+            step["showInput"] = str(step.get("showInput", "")).lower()
+        params = {k: v for k, v in step.items() if v is not None and not (isinstance(v, dict) and not v)}
+        params["metadata"] = json.dumps(step.get("metadata") or {})
+        params["generation"] = json.dumps(step.get("generation") or {})
+        if isinstance(params.get("modes"), dict):
+            params["modes"] = json.dumps(params["modes"])
+        if isinstance(params.get("tags"), list) and self.engine.dialect.name == "sqlite":
+            params["tags"] = json.dumps(params["tags"])
+        columns = ", ".join(f'"{k}"' for k in params)
+        updates = ", ".join(f'"{k}" = EXCLUDED."{k}"' for k in params if k != "id")
+        self.writer.submit(f'INSERT INTO steps ({columns}) VALUES ({", ".join(f":{k}" for k in params)}) '
+                           f'ON CONFLICT ("id") DO UPDATE SET {updates}', params, key=("step", str(params["id"])))
+
+    @queue_until_user_message()
+    async def update_step(self, step_dict: StepDict) -> None:
+        await self.create_step(step_dict)
+
+    @queue_until_user_message()
+    async def delete_step(self, step_id: str) -> None:
+        self.writer.forget(("step", step_id))
+        for table, column in (("feedbacks", "forId"), ("elements", "forId"), ("steps", "id")):
+            self.writer.submit(f'DELETE FROM {table} WHERE "{column}" = :id', {"id": step_id})
+
+    @queue_until_user_message()
+    async def create_element(self, element: Element) -> None:
+        if element.type != "custom" or not element.for_id:
+            return
+        self._thread_row(element.thread_id)
+        params = {"id": element.id, "threadId": element.thread_id, "type": "custom", "name": element.name,
+                  "display": element.display, "forId": element.for_id, "mime": element.mime,
+                  "props": json.dumps(getattr(element, "props", {}))}
+        columns = ", ".join(f'"{k}"' for k in params)
+        self.writer.submit(f'INSERT INTO elements ({columns}) VALUES ({", ".join(f":{k}" for k in params)}) '
+                           'ON CONFLICT ("id") DO UPDATE SET "props" = EXCLUDED."props"', params, key=("element", element.id))
+
+    def save_conversation(self, thread_id: str, data: dict[str, Any]) -> None:
+        self._thread_row(thread_id)
+        self.writer.submit(SAVE_CONVERSATION, {"thread": thread_id, "data": json.dumps(data), "at": now()},
+                           key=("conversation", thread_id))
+
+    async def delete_thread(self, thread_id: str) -> None:
+        await self.writer.flush()
+        self.threads.discard(thread_id)
+        await super().delete_thread(thread_id)
+
+    async def list_threads(self, pagination: Pagination, filters: ThreadFilter) -> PaginatedResponse:
+        """The sidebar's page of conversations: their rows only. (Chainlit's reads every step and element
+        of every conversation of the user for each page, which grew with the history without bound.)"""
+        await self.writer.flush()  # the sidebar shows what was just written
+        if not filters.userId:
+            raise ValueError("userId is required")
+        where: list[str] = ['t."userId" = :user']
+        params: dict[str, object] = {"user": filters.userId}
+        if filters.search:
+            where.append('EXISTS (SELECT 1 FROM steps s WHERE s."threadId" = t."id" AND LOWER(s."output") LIKE :search)')
+            params["search"] = f"%{filters.search.lower()}%"
+        if filters.feedback is not None:
+            where.append('EXISTS (SELECT 1 FROM feedbacks f JOIN steps s ON s."id" = f."forId" '
+                         'WHERE s."threadId" = t."id" AND f."value" = :feedback)')
+            params["feedback"] = int(filters.feedback)
+        rows = await self.execute_sql(
+            'SELECT t."id" AS id, t."name" AS name, t."createdAt" AS created, t."userIdentifier" AS author, '
+            '(SELECT MAX(s."createdAt") FROM steps s WHERE s."threadId" = t."id") AS updated '
+            f'FROM threads t WHERE {" AND ".join(where)}', params)
+        threads = sorted(rows if isinstance(rows, list) else [], key=lambda r: r["updated"] or r["created"] or "", reverse=True)
+        start = next((i + 1 for i, r in enumerate(threads) if r["id"] == pagination.cursor), 0) if pagination.cursor else 0
+        page = threads[start:start + pagination.first]
+        data = [ThreadDict(id=r["id"], createdAt=r["created"], name=r["name"], userId=filters.userId,
+                           userIdentifier=r["author"], tags=None, metadata={}, steps=[], elements=[]) for r in page]
+        return PaginatedResponse(
+            pageInfo=PageInfo(hasNextPage=len(threads) > start + pagination.first,
+                              startCursor=page[0]["id"] if page else None, endCursor=page[-1]["id"] if page else None),
+            data=data)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.writer.close)
+        await super().close()
+
+    async def get_thread(self, thread_id: str) -> ThreadDict | None:
+        """As stored, with JSON columns as objects (SQLite and asyncpg return text; the page wants objects)."""
+        await self.writer.flush()
+        thread = await super().get_thread(thread_id)
+        if thread is not None:
+            thread["metadata"] = json_value(thread.get("metadata"))
+            for step in thread.get("steps") or []:
+                metadata = json_value(step.get("metadata"))
+                step["metadata"] = metadata
+                if isinstance(metadata.get("icon"), str):  # Chainlit stores a step's icon in its metadata
+                    step["icon"] = metadata["icon"]
+            for element in thread.get("elements") or []:
+                props = element.get("props")
+                if isinstance(props, str):
+                    element["props"] = json_value(props)
+        return thread
+
+
+def _own_files_folder() -> None:
+    """A folder of this process's own for Chainlit's per-session files (uploads in flight, elements).
+
+    Chainlit keeps them under `<app folder>/.files` and deletes that whole folder when its server stops,
+    so of two app processes started from one folder (several workers behind a proxy), stopping one broke
+    the other's next answer ("No such file or directory: .files/<session>"). Each process now owns a
+    private temporary folder, removed when it stops.
+    """
+    import chainlit.config
+    import chainlit.server
+
+    own = Path(tempfile.mkdtemp(prefix="rag-chainlit-files-"))
+    chainlit.config.FILES_DIRECTORY = own  # read by each session when it stores a file
+    chainlit.server.FILES_DIRECTORY = own  # removed by the server at shutdown
 
 
 def _same_origin_websocket() -> None:
@@ -123,7 +330,7 @@ async def starters(user: object = None, language: object = None) -> list[cl.Star
 async def start() -> None:
     """Per-session state, and a notice saying which models answer (or how to connect one)."""
     svc = services()
-    cl.user_session.set("conversation", chat.start(svc.options))
+    _keep(chat.start(svc.options))
     cl.user_session.set("stats", SessionStats())
     await cl.context.emitter.set_commands(COMMANDS)
     await cl.ChatSettings(_settings_widgets(ChatChoices.of(svc.options))).send()
@@ -141,6 +348,42 @@ async def start() -> None:
         cl.user_session.set("watcher", asyncio.create_task(_announce_when_a_server_appears()))
 
 
+@cl.on_chat_resume
+async def resume(thread: ThreadDict) -> None:
+    """A stored conversation reopened (from the sidebar, after a reload, or on another app process): its
+    messages, steps and elements are shown by Chainlit; this restores what the app remembers, so a
+    follow-up is retrieved and answered with the earlier turns, under the chat settings it had."""
+    history = services().history
+    try:
+        metadata = await history.conversation(thread["id"]) if history is not None else {}
+    except RagError as exc:
+        log.warning("conversation %s could not be read: %s", thread["id"], exc)
+        metadata = {}
+    metadata = metadata or json_value(thread.get("metadata"))  # stored by an older version
+    stored = metadata.get("rag_conversation")
+    conversation = chat.from_dict(stored) if isinstance(stored, dict) else chat.start(services().options)
+    _keep(conversation)
+    cl.user_session.set("stats", SessionStats.from_dict(metadata.get("rag_stats")))
+    await cl.context.emitter.set_commands(COMMANDS)
+    await cl.ChatSettings(_settings_widgets(conversation.choices)).send()
+
+
+def _keep(conversation: Conversation) -> None:
+    """Make `conversation` this chat's state."""
+    cl.user_session.set("conversation", conversation)
+
+
+def _save_conversation() -> None:
+    """Store the conversation, its choices and stats with the thread, through the background writer:
+    history never delays an answer, and later states always land after earlier ones."""
+    layer = get_data_layer()
+    thread_id = cl.context.session.thread_id
+    if not isinstance(layer, _HistoryLayer) or not thread_id:
+        return
+    data = {"rag_conversation": chat.to_dict(_conversation()), "rag_stats": _session_stats().to_dict()}
+    layer.save_conversation(thread_id, data)
+
+
 # The composer's commands (typed as /docs, or picked from the commands menu).
 COMMANDS: list[CommandDict] = [
     {"id": command, "icon": icon, "description": description, "button": False, "persistent": False, "selected": False}
@@ -149,6 +392,7 @@ COMMANDS: list[CommandDict] = [
         ("stats", "gauge", "This session: escalation rate and reasons, latency per stage and model, cost"),
         ("chart", "chart-column", "The latency chart of this session's answers"),
         ("paste", "clipboard-paste", "Paste reference text to answer from (kept in this chat, not saved unless you ask)"),
+        ("export", "download", "Download this conversation as Markdown and JSON (sources, models, timings)"),
     )
 ]
 
@@ -202,14 +446,15 @@ def _settings_widgets(choices: ChatChoices) -> list[InputWidget]:
 @cl.on_settings_update
 async def settings_changed(values: dict[str, object]) -> None:
     """Apply to this session's next answers only."""
-    cl.user_session.set("conversation", chat.choose(_conversation(), values))
+    _keep(chat.choose(_conversation(), values))
+    _save_conversation()
 
 
 def _conversation() -> Conversation:
     conversation = cl.user_session.get("conversation")
     if not isinstance(conversation, Conversation):
         conversation = chat.start(services().options)
-        cl.user_session.set("conversation", conversation)
+        _keep(conversation)
     return conversation
 
 
@@ -227,9 +472,9 @@ async def update_chart() -> None:
     The previous chart message is removed, so there is one chart, always at the bottom. With no model
     timings yet (every answer an extract), it says so instead of plotting an axis of zeros.
     """
-    previous = cl.user_session.get("chart_message")
-    if isinstance(previous, cl.Message):
-        await previous.remove()
+    previous = cl.user_session.get("chart_message_id")  # an id, so it survives a resume
+    if isinstance(previous, str) and previous:
+        await cl.Message(content="", id=previous).remove()
     props = _session_stats().chart_props()
     if not any(point["runs"] for point in props["points"]):
         message = cl.Message(content="**Latency this session**: nothing to plot yet. Answers so far came from the "
@@ -239,7 +484,7 @@ async def update_chart() -> None:
         message = cl.Message(content="**Latency this session**, redrawn after each answer (`/stats` for the numbers).",
                              elements=_elements(chart), author="stats")
     await message.send()
-    cl.user_session.set("chart_message", message)
+    cl.user_session.set("chart_message_id", message.id)
 
 
 def _models_notice(resolution: Resolution) -> str:
@@ -269,7 +514,12 @@ async def answer(message: cl.Message) -> None:
         await show_documents()
         return
     if command == "stats":
-        await cl.Message(content=_session_stats().render_markdown(), author="stats").send()
+        await show_stats()
+        return
+    if command == "export":
+        await export_conversation()
+        return
+    if not await _still_signed_in():
         return
     if command == "chart":
         await update_chart()
@@ -298,14 +548,15 @@ async def answer(message: cl.Message) -> None:
         async for event in run(text, conversation.turns(), options, focus or None):
             # Bookkeeping before rendering: once the answer shows, the user may send the next message.
             if isinstance(event, Answer):
-                cl.user_session.set("conversation", chat.remember_answer(_conversation(), text, event))
+                _keep(chat.remember_answer(_conversation(), text, event, now()))
                 _session_stats().record_answer(event)
             elif isinstance(event, Comparison):
-                cl.user_session.set("conversation", chat.remember_comparison(_conversation(), text, event))
+                _keep(chat.remember_comparison(_conversation(), text, event, now()))
                 _session_stats().record_comparison(event)
             await view.on(event)
             if isinstance(event, (Answer, Comparison)):
                 await update_chart()
+                _save_conversation()
     except asyncio.CancelledError:
         await view.stopped()
         raise
@@ -314,6 +565,67 @@ async def answer(message: cl.Message) -> None:
     except Exception as exc:  # noqa: BLE001 - the chat must keep serving; the log keeps the traceback
         log.exception("answering failed")
         await view.failed(f"Something went wrong while answering ({type(exc).__name__}: {exc}).")
+
+
+async def show_stats() -> None:
+    """The /stats command: this session's numbers, then the thumbs-up share per mode and model."""
+    parts = [_session_stats().render_markdown()]
+    history = services().history
+    if history is not None:
+        try:
+            parts.append(thumbs_markdown(await history.feedback(_person().identifier)))
+        except RagError as exc:
+            parts.append(f"⚠️ Feedback could not be read: {md.plain(str(exc))}")
+    await cl.Message(content="\n\n".join(parts), author="stats").send()
+
+
+async def export_conversation() -> None:
+    """The /export command: this conversation as Markdown and JSON files to download."""
+    conversation = _conversation()
+    if not conversation.exchanges:
+        await cl.Message(content="Nothing to export yet: ask a question first.").send()
+        return
+    title = conversation.exchanges[0].question
+    meta = {"exported": now(), "user": _person().identifier}
+    stem = exporting.file_stem(title)
+    files = [
+        cl.File(name=f"{stem}.md", content=exporting.to_markdown(conversation, title, meta).encode("utf-8"), mime="text/markdown", display="inline"),
+        cl.File(name=f"{stem}.json", content=exporting.to_json(conversation, title, meta).encode("utf-8"), mime="application/json", display="inline"),
+    ]
+    await cl.Message(content=f"This conversation, {count(len(conversation.exchanges), 'exchange')}: Markdown to read, JSON "
+                     "to process (`rag export` does the same from the command line).", elements=_elements(*files)).send()
+
+
+def _person() -> Person:
+    """Who this chat belongs to: the signed-in user, or the single local user when sign-in is off."""
+    user = cl.user_session.get("user")
+    identifier = getattr(user, "identifier", None)
+    if not identifier or identifier == LOCAL_USER:
+        return local_person()
+    role = (getattr(user, "metadata", None) or {}).get("role")
+    return Person(identifier, "admin" if role == "admin" else "user")
+
+
+async def _verified_person() -> Person | None:
+    """The user with their role as stored now (a sign-in token keeps the role it was issued with), or None,
+    said in the chat, when their account has been removed since they signed in."""
+    svc = services()
+    person = _person()
+    if svc.history is None or svc.settings.auth != "password" or person.identifier == LOCAL_USER:
+        return person
+    try:
+        record = await svc.history.user_record(person.identifier)
+    except RagError as exc:
+        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
+        return None
+    if record is None:
+        await cl.Message(content="⚠️ Your account has been removed: sign out to sign in as another user.").send()
+        return None
+    return Person(person.identifier, record[1])
+
+
+async def _still_signed_in() -> bool:
+    return await _verified_person() is not None
 
 
 async def _pasted(message: cl.Message, text: str, command: bool) -> tuple[PastedSource | None, str | None] | None:
@@ -367,6 +679,8 @@ async def save_paste(action: cl.Action) -> None:
     if outcome.status == "rejected":
         await cl.Message(content=f"⚠️ The pasted text was not saved: {md.plain(outcome.reason or '')}.").send()
     else:
+        if outcome.status == "added":
+            await _record_owner(outcome.source or "")
         where = md.code(outcome.source or "")
         verb = "Saved as" if outcome.status == "added" else "Already in the corpus as"
         await cl.Message(content=f"{verb} {where}: it is now part of the corpus for every chat.").send()
@@ -404,6 +718,7 @@ async def ingest(files: Sequence[object], message: cl.Message) -> frozenset[str]
             await step.send()
             lines.append(f"✅ **{shown}** added as {md.code(outcome.source or '')}: {count(outcome.chunks, 'chunk')}{pages}.")
             stored.add(outcome.source or "")
+            await _record_owner(outcome.source or "")
         elif outcome.status == "duplicate":
             lines.append(f"ℹ️ **{shown}** is already in the corpus ({md.plain(outcome.reason or '')}).")
             stored.add(outcome.source or "")
@@ -414,11 +729,30 @@ async def ingest(files: Sequence[object], message: cl.Message) -> frozenset[str]
     return frozenset(s for s in stored if s)
 
 
+async def _record_owner(source: str) -> None:
+    """Remember who added an upload: they (and admins) may delete it."""
+    history = services().history
+    if history is not None and source:
+        try:
+            await history.record_upload(source, _person().identifier)
+        except RagError as exc:
+            log.warning("upload owner not recorded for %s: %s", source, exc)
+
+
+async def _upload_owners() -> dict[str, str]:
+    history = services().history
+    return await history.upload_owners() if history is not None else {}
+
+
 async def show_documents() -> None:
     """The /docs command: every document, with a delete action for uploads."""
     svc = services()
+    person = await _verified_person()
+    if person is None:
+        return
     try:
         documents = await svc.retriever.documents()
+        owners = await _upload_owners()
     except RagError as exc:
         await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
         return
@@ -431,13 +765,15 @@ async def show_documents() -> None:
         modified = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.modified)).replace(" ", NBSP) if doc.modified else ""
         size = format_size(doc.size_bytes).replace(" ", NBSP)
         rows.append(f"| {md.code(doc.source)} | {md.cell(doc.kind)} | {size} | {doc.chunks} | {modified} | {md.cell(status)} |")
-        if doc.source.startswith(uploads_prefix):
+        if doc.source.startswith(uploads_prefix) and may_delete(person, owners.get(doc.source)):
             actions.append(cl.Action(name="delete_document", payload={"source": doc.source}, icon="trash-2",
                                      label=f"Delete {readable_upload_name(doc.source)}", tooltip=f"Delete {doc.source}"))
     served = sum(d.chunks for d in documents)
     head = f"**{len(documents)} documents, {served} chunks** in {md.code(str(svc.settings.corpus_dir))}."
-    if not actions:
+    if not any(d.source.startswith(uploads_prefix) for d in documents):
         head += " No uploads yet: attach PDF, DOCX, Markdown, text or HTML files with the paperclip."
+    elif not person.is_admin:
+        head += " You may delete the uploads you added."
     await cl.Message(content=head + "\n\n" + "\n".join(rows), actions=actions).send()
 
 
@@ -455,6 +791,17 @@ async def delete_document(action: cl.Action) -> None:
 
 async def _delete_after_confirmation(action: cl.Action) -> None:
     source = str(action.payload.get("source", ""))
+    person = await _verified_person()
+    if person is None:
+        return
+    try:
+        owner = (await _upload_owners()).get(source)
+    except RagError as exc:
+        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
+        return
+    if not may_delete(person, owner):  # checked here too: an action's payload comes from the browser
+        await cl.Message(content=f"⚠️ {md.code(source)} was added by someone else; only they or an admin may delete it.").send()
+        return
     choice = await cl.AskActionMessage(
         content=f"Delete {md.code(source)} and its chunks from the corpus? This cannot be undone.",
         actions=[
@@ -468,6 +815,8 @@ async def _delete_after_confirmation(action: cl.Action) -> None:
         return
     try:
         await services().retriever.remove_document(source)
+        if (history := services().history) is not None:
+            await history.forget_upload(source)
     except RagError as exc:
         await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
         return
@@ -677,6 +1026,7 @@ class _AnswerView:
         footer += f" · {format_ms(result.timings_ms.get('total', 0.0))} total"
         lines.append(f"\n*{footer}*")
         self.message.content = "\n".join(lines)
+        self.message.metadata = answer_metadata(result.mode, result.model)  # groups its 👍/👎 in /stats
         self.message.elements = _elements(_sources_element(result.sources, result.cited, anchor),
                                           *_pdf_pages(result.sources, result.cited)) if result.sources else []
         await self.message.update()
@@ -750,6 +1100,7 @@ class _CompareView(_AnswerView):
         total_cost = sum(c.cost_usd for c in result.columns)
         lines.append(f"\n*compare mode · both models · ${total_cost:.6f} (hypothetical) · {format_ms(result.timings_ms.get('total', 0.0))} total*")
         self.message.content = "\n".join(lines)
+        self.message.metadata = answer_metadata("compare", " vs ".join(c.alias for c in result.columns))
         cited = tuple(sorted({n for c in result.columns for n in c.cited}))
         sources = [_sources_element(result.sources, cited, f"source-{self.message.id}")] if result.sources else []
         self.message.elements = _elements(self.element, *sources)

@@ -11,6 +11,8 @@
     "new-chat-button": "New chat",
     "theme-toggle": "Toggle theme",
     "scroll-down-button": "Scroll to the latest message",
+    "sidebar-trigger-button": "Show or hide conversations",
+    "search-chats-button": "Search conversations",
   };
   // Buttons without an id, recognised by a class of their own or by their Lucide icon.
   const BY_SELECTOR = [
@@ -20,6 +22,7 @@
     ["button:has(svg.lucide-thumbs-down)", "Not helpful"],
     ["button:has(svg.lucide-square-pen), button:has(svg.lucide-pen-square)", "New chat"],
     ["button:has(svg.lucide-x)", "Close"],
+    ["button:has(svg.lucide-ellipsis)", "Conversation options"],
     ["button:has(svg.lucide-arrow-down)", "Scroll to the latest message"],
   ];
   function name(el, text) {

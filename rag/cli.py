@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from rag.cli_history import export, users
 from rag.config import Settings, load_settings
 from rag.engines import ENGINES
 from rag.errors import RagError
@@ -533,15 +534,29 @@ def bench_ui(sizes: str, rate: float, repeats: int, as_json: bool) -> None:
 @bench.command("load")
 @click.option("--sessions", default=20, show_default=True, type=click.IntRange(1, 200))
 @click.option("--questions", default=5, show_default=True, type=click.IntRange(1, 5))
+@click.option("--history/--no-history", default=True, show_default=True, help="Keep conversations (SQLite), as `make run` does.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-def bench_load(sessions: int, questions: int, as_json: bool) -> None:
+def bench_load(sessions: int, questions: int, history: bool, as_json: bool) -> None:
     """Concurrent chat sessions through Chainlit's websocket against the real app and a paced fake server."""
     from rag.bench.load import report_json, report_text, run_load_bench
 
-    report = run_load_bench(sessions, questions)
+    report = run_load_bench(sessions, questions, history)
     click.echo(report_json(report) if as_json else report_text(report))
-    if report.answered != report.expected or report.isolation_violations or report.wrong_mode_answers:
+    if report.answered != report.expected or report.isolation_violations or report.wrong_mode_answers or report.database_locked:
         sys.exit(1)
+
+
+@bench.command("history")
+@click.option("--questions", default=25, show_default=True, type=click.IntRange(1, 500), help="Questions in the conversation.")
+@click.option("--resumes", default=3, show_default=True, type=click.IntRange(1, 20), help="Times to reopen it.")
+@click.option("--history/--no-history", default=True, show_default=True, help="Off: time the answers only, for comparison.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def bench_history(questions: int, resumes: int, history: bool, as_json: bool) -> None:
+    """Reopen a stored conversation in Chromium: time to every answer on screen (needs /usr/bin/chromium)."""
+    from rag.bench.history import report_json, report_text, run_history_bench
+
+    report = run_history_bench(questions, resumes, history)
+    click.echo(report_json(report) if as_json else report_text(report))
 
 
 @bench.command("overhead")
@@ -556,6 +571,10 @@ def bench_overhead(runs: int, tokens: int, ttft_ms: float, rate: float, as_json:
 
     report = main_async(_settings(), runs, tokens, ttft_ms, rate)
     click.echo(report_json(report) if as_json else report_text(report))
+
+
+cli.add_command(users)
+cli.add_command(export)
 
 
 def main() -> None:

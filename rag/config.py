@@ -20,6 +20,7 @@ from rag.errors import ConfigError
 from rag.types import Mode
 
 Engine = Literal["rank-bm25", "bm25s"]
+AuthMode = Literal["local", "password"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,19 @@ class Settings(BaseSettings):
     )
     min_mean_logprob: float = Field(-1.5, le=0, description="Mean token logprob below this escalates.")
 
+    # --- history and sign-in -----------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Where the app keeps its own state: the history database, the sign-in secret.")
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("RAG_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="PostgreSQL for history (postgresql://user:pass@host/db); SQLite in the data folder when unset.",
+    )
+    history: bool = Field(True, description="Keep conversations (history, resume, export, feedback).")
+    auth: AuthMode = Field("local", description="local: one user, no sign-in (loopback only); password: users from `rag users add`.")
+    allow_open: bool = Field(
+        False, description="Serve a non-loopback host without sign-in (RAG_AUTH=local): anyone who reaches the port is the user."
+    )
+
     # --- cost (hypothetical cloud prices, USD per million tokens, for comparison only) -----------
     small_price_in: float = Field(0.07, ge=0)
     small_price_out: float = Field(0.14, ge=0)
@@ -146,6 +160,16 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"has an invalid port ({exc})") from exc
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _is_postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = urlsplit(value.get_secret_value().strip()).scheme
+        if scheme not in ("postgres", "postgresql", "postgresql+asyncpg", "sqlite", "sqlite+aiosqlite"):
+            raise ValueError("must be a postgresql:// URL (or sqlite:///path/to/file.db)")
+        return value
 
     @field_validator("uploads_subdir")
     @classmethod
@@ -183,11 +207,12 @@ def describe_validation_error(exc: ValidationError) -> str:
         loc = [str(part) for part in error.get("loc", ())]
         message = error.get("msg", "invalid value").removeprefix("Value error, ")
         if loc:
-            name = loc[0] if loc[0].startswith(("RAG_", "FOUNDRY_")) else f"RAG_{loc[0].upper()}"
+            name = loc[0] if loc[0].startswith(("RAG_", "FOUNDRY_", "DATABASE_URL")) else f"RAG_{loc[0].upper()}"
             if name == "RAG_BASE_URL" and "RAG_BASE_URL" not in os.environ and "FOUNDRY_LOCAL_ENDPOINT" in os.environ:
                 name = "FOUNDRY_LOCAL_ENDPOINT"  # the workshop's name for the same setting
             got = error.get("input")
-            shown = f" (got {got!r})" if isinstance(got, (str, int, float)) else ""
+            # A database URL may hold a password: never echoed.
+            shown = f" (got {got!r})" if isinstance(got, (str, int, float)) and not name.endswith("DATABASE_URL") else ""
             lines.append(f"Invalid setting {name}: {message}{shown}")
         else:
             lines.append(f"Invalid settings: {message}")

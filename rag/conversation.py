@@ -8,16 +8,18 @@ turn is remembered, and how many.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from rag.options import AnswerOptions, ChatChoices
 from rag.prompt import Turn
-from rag.types import Answer, Comparison, SourceRef
+from rag.types import Answer, Comparison, Generation, ModelFinished, SourceRef
 
-# Exchanges kept for follow-ups; the prompt uses only the last few (RAG_HISTORY_TURNS) that fit its budget.
+# Exchanges offered to follow-ups; the prompt uses only the last few (RAG_HISTORY_TURNS) that fit its
+# budget. Every exchange is kept (history and export show them all).
 MAX_REMEMBERED = 20
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class Exchange:
     model: str  # the answering model's alias, "extractive", or "a vs b"
     cited: tuple[CitedSource, ...] = ()
     escalated: bool = False
+    reasons: tuple[str, ...] = ()  # why the policy escalated (or would have)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    cost_usd: float = 0.0
+    tokens: int = 0  # prompt + completion, every model request of the answer
+    at: str = ""  # when it was answered, ISO 8601 UTC
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,8 @@ class Conversation:
     choices: ChatChoices = field(default_factory=ChatChoices)
 
     def turns(self) -> tuple[Turn, ...]:
-        """The earlier exchanges as prompt turns, oldest first."""
-        return tuple(Turn(e.question, e.answer) for e in self.exchanges)
+        """The earlier exchanges as prompt turns, oldest first (the last MAX_REMEMBERED)."""
+        return tuple(Turn(e.question, e.answer) for e in self.exchanges[-MAX_REMEMBERED:])
 
     def options(self, base: AnswerOptions) -> AnswerOptions:
         """Options for the next answer: `base` with this chat's choices applied."""
@@ -73,14 +80,15 @@ def choose(conversation: Conversation, values: dict[str, Any]) -> Conversation:
     return replace(conversation, choices=conversation.choices.updated(values))
 
 
-def remember_answer(conversation: Conversation, question: str, answer: Answer) -> Conversation:
-    """The conversation after `answer`; only the last MAX_REMEMBERED exchanges are kept."""
+def remember_answer(conversation: Conversation, question: str, answer: Answer, at: str = "") -> Conversation:
+    """The conversation after `answer`."""
     exchange = Exchange(question, answer.text, answer.mode, answer.model, _cited(answer.sources, answer.cited),
-                        answer.escalated)
+                        answer.escalated, answer.reasons, _timings(answer.timings_ms, answer.runs), answer.cost_usd,
+                        answer.prompt_tokens + answer.completion_tokens, at)
     return _append(conversation, exchange)
 
 
-def remember_comparison(conversation: Conversation, question: str, comparison: Comparison) -> Conversation:
+def remember_comparison(conversation: Conversation, question: str, comparison: Comparison, at: str = "") -> Conversation:
     """The conversation after a side-by-side turn: both answers, each labelled with its model.
 
     A column that failed is left out; if both failed, nothing is remembered (a follow-up would otherwise
@@ -91,8 +99,11 @@ def remember_comparison(conversation: Conversation, question: str, comparison: C
         return conversation
     text = "\n\n".join(f"{c.alias}: {c.text}" for c in answered)
     cited = sorted({n for c in answered for n in c.cited})
+    tokens = sum(c.generation.prompt_tokens + c.generation.completion_tokens for c in answered if c.generation)
     exchange = Exchange(question, text, "compare", " vs ".join(c.alias for c in comparison.columns),
-                        _cited(comparison.sources, tuple(cited)))
+                        _cited(comparison.sources, tuple(cited)),
+                        timings_ms=_timings(comparison.timings_ms, [c.generation for c in answered if c.generation]),
+                        cost_usd=sum(c.cost_usd for c in comparison.columns), tokens=tokens, at=at)
     return _append(conversation, exchange)
 
 
@@ -106,13 +117,25 @@ def from_dict(data: dict[str, Any]) -> Conversation:
     exchanges = []
     for item in data.get("exchanges", ()):
         cited = tuple(CitedSource(**_known(CitedSource, c)) for c in item.get("cited", ()))
-        exchanges.append(Exchange(**{**_known(Exchange, item), "cited": cited}))
+        known = _known(Exchange, item)
+        exchanges.append(Exchange(**{**known, "cited": cited, "reasons": tuple(known.get("reasons", ())),
+                                     "timings_ms": dict(known.get("timings_ms") or {})}))
     choices = ChatChoices().updated(data.get("choices") or {})
-    return Conversation(tuple(exchanges[-MAX_REMEMBERED:]), choices)
+    return Conversation(tuple(exchanges), choices)
 
 
 def _append(conversation: Conversation, exchange: Exchange) -> Conversation:
-    return replace(conversation, exchanges=(*conversation.exchanges, exchange)[-MAX_REMEMBERED:])
+    return replace(conversation, exchanges=(*conversation.exchanges, exchange))
+
+
+def _timings(stages: Mapping[str, float], runs: Iterable[ModelFinished | Generation]) -> dict[str, float]:
+    """The pipeline's stage timings, then each model request's first token and generation time."""
+    timings = dict(stages)
+    for run in runs:
+        gen = run.generation if isinstance(run, ModelFinished) else run
+        timings[f"{gen.alias} first token"] = gen.first_token_ms
+        timings[f"{gen.alias} generation"] = gen.generation_ms
+    return timings
 
 
 def _cited(sources: tuple[SourceRef, ...], numbers: tuple[int, ...]) -> tuple[CitedSource, ...]:

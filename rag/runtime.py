@@ -8,6 +8,7 @@ from rag.analysis import Analyzer
 from rag.config import Settings
 from rag.corpus import Corpus
 from rag.discovery import DirectoryModels, ModelDirectory
+from rag.history import History
 from rag.library import Library
 from rag.options import AnswerOptions, answer_options, parse_limits, upload_limits
 from rag.pipeline import Pipeline
@@ -45,10 +46,13 @@ class Services:
     directory: ModelDirectory
     pipeline: Pipeline
     options: AnswerOptions
+    history: History | None = None  # the app's history database; None when history is off (and in the CLI)
 
     async def aclose(self) -> None:
-        """Close HTTP clients."""
+        """Close HTTP clients and the history database."""
         await self.directory.aclose()
+        if self.history is not None:
+            await self.history.aclose()
 
 
 def build_services(settings: Settings, own_port: int | None = None) -> Services:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from statistics import fmean
 from types import MappingProxyType
 from typing import Any
@@ -75,6 +75,24 @@ class SessionStats:
                               False, (), MappingProxyType(dict(comparison.timings_ms)), runs)
         self.records.append(record)
         return record
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """A JSON-ready form, stored with the conversation so /stats and the chart survive a resume."""
+        return [{**asdict(replace(r, stages={})), "stages": dict(r.stages)} for r in self.records]
+
+    @classmethod
+    def from_dict(cls, data: object) -> SessionStats:
+        """Stats from `to_dict` output; records that do not parse are left out."""
+        stats = cls()
+        for item in data if isinstance(data, list) else ():
+            try:
+                runs = tuple(RunRecord(**run) for run in item["runs"])
+                stats.records.append(AnswerRecord(
+                    int(item["number"]), str(item["mode"]), str(item["model"]), bool(item["escalated"]),
+                    tuple(item["reasons"]), MappingProxyType(dict(item["stages"])), runs))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return stats
 
     def chart_props(self) -> dict[str, Any]:
         """Props for the LatencyChart element: per answer and model, time to first token and total."""

@@ -317,13 +317,13 @@ async def test_the_chart_is_redrawn_below_each_answer(app_module: ModuleType, co
     _use(app_module, base_url=server.url)
     await app_module.start()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
-    first_chart = cl.user_session.get("chart_message")
+    first_chart = cl.user_session.get("chart_message_id")  # an id: it survives a resume
     await app_module.answer(cl.Message(content="What is the escalation policy?"))
     sent = _elements(context, "LatencyChart")
     assert len({e["id"] for e in sent}) == 2  # a new chart after each answer...
-    assert first_chart.id in [c.args[0]["id"] for c in context.delete_step.call_args_list]  # ...the old one removed
+    assert first_chart in [c.args[0]["id"] for c in context.delete_step.call_args_list]  # ...the old one removed
     last_message = context.send_step.call_args_list[-1].args[0]
-    assert last_message["id"] == cl.user_session.get("chart_message").id  # the chart is the latest message
+    assert last_message["id"] == cl.user_session.get("chart_message_id")  # the chart is the latest message
     points = sent[-1]["props"]["points"]
     assert [p["n"] for p in points] == [1, 2] and points[0]["runs"][0]["model"] == "phi-4-mini"
 
@@ -407,7 +407,7 @@ async def test_commands_are_registered_for_the_composer(app_module: ModuleType, 
     _use(app_module, base_url=server.url)
     await app_module.start()
     (commands,) = context.set_commands.call_args.args
-    assert [c["id"] for c in commands] == ["docs", "stats", "chart", "paste"] and all(c["description"] for c in commands)
+    assert [c["id"] for c in commands] == ["docs", "stats", "chart", "paste", "export"] and all(c["description"] for c in commands)
     await app_module.answer(cl.Message(content="", command="stats"))  # picked from the menu, nothing typed
     assert "No answers yet in this session." in context.send_step.call_args_list[-1].args[0]["output"]
 

@@ -32,3 +32,15 @@ def test_importing_the_app_builds_nothing() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "None"
+
+
+def test_no_sign_in_on_a_network_address_is_refused_unless_allowed(tmp_path: Path) -> None:
+    env = {**os.environ, "RAG_CORPUS_DIR": str(REPO / "docs_corpus"), "RAG_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "chainlit"), "run", "app.py", "--headless", "--host", "0.0.0.0",
+         "--port", str(free_port())],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "refusing to serve 0.0.0.0 without sign-in" in result.stderr and "RAG_AUTH=password" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

@@ -35,12 +35,16 @@ def test_answers_are_remembered_with_what_they_cited() -> None:
     assert [(t.question, t.answer) for t in conversation.turns()] == [("Which port?", "11434 [1].")]
 
 
-def test_only_the_last_twenty_exchanges_are_kept() -> None:
+def test_every_exchange_is_kept_and_follow_ups_see_the_last_twenty() -> None:
     conversation = chat.start(OPTIONS)
     for i in range(25):
         conversation = chat.remember_answer(conversation, f"q{i}", _answer(f"a{i}"))
-    assert len(conversation.exchanges) == chat.MAX_REMEMBERED == 20
-    assert conversation.exchanges[0].question == "q5" and conversation.exchanges[-1].question == "q24"
+    assert len(conversation.exchanges) == 25  # history and export show them all
+    turns = conversation.turns()
+    assert len(turns) == chat.MAX_REMEMBERED == 20
+    assert turns[0].question == "q5" and turns[-1].question == "q24"
+    restored = chat.from_dict(json.loads(json.dumps(chat.to_dict(conversation))))
+    assert restored == conversation
 
 
 def test_a_side_by_side_turn_remembers_both_answers_labelled() -> None:

@@ -3,12 +3,15 @@
 // and scroll to source n. Props: anchor, sources: [{number, location, chunk, page, span, score, cited,
 // text, before, after}] (Markdown made safe by the app: nothing in it loads by itself). Inline rather than
 // Chainlit's side panel, which since 2.11 opens by itself on every message (Chainlit issue #2979).
-import { useEffect } from "react";
+import { useEffect, useState } from "react";
 import { Markdown } from "@/components/markdown";
 
 export default function Sources() {
   const sources = props.sources || [];
   const anchor = props.anchor || "source";
+  // A passage is rendered only once its row is opened: a long conversation holds hundreds of sources, and
+  // rendering all their Markdown up front made every later answer slower to appear (BENCHMARKS.md).
+  const [opened, setOpened] = useState({});
 
   useEffect(() => {
     const open = (event) => {
@@ -32,7 +35,8 @@ export default function Sources() {
       <style>{".source-flash { outline: 2px solid #3b82f6; transition: outline 0.3s; }"}</style>
       <div className="text-xs text-muted-foreground">Sources ({sources.length}) · ✓ cited in the answer · click [n] or a row to read the passage</div>
       {sources.map((s) => (
-        <details key={s.number} id={anchor + "-" + s.number} className="source-item rounded-md border border-border" style={{ padding: "4px 8px" }}>
+        <details key={s.number} id={anchor + "-" + s.number} className="source-item rounded-md border border-border" style={{ padding: "4px 8px" }}
+          onToggle={(event) => { const isOpen = event.currentTarget.open; setOpened((o) => (o[s.number] === isOpen ? o : { ...o, [s.number]: isOpen })); }}>
           <summary className="text-sm" style={{ cursor: "pointer", display: "flex", gap: 8, alignItems: "baseline" }}>
             <span className="font-semibold">[{s.number}]</span>
             <span style={{ fontFamily: "monospace", overflowWrap: "anywhere" }}>{s.location}</span>
@@ -41,6 +45,7 @@ export default function Sources() {
               score {s.score.toFixed(2)}
             </span>
           </summary>
+          {opened[s.number] ? (<>
           <div className="text-xs text-muted-foreground" style={{ marginTop: 4 }}>
             {s.page ? "page " + s.page + " · " : ""}chunk {s.chunk}, characters {s.span[0]}–{s.span[1]}
           </div>
@@ -57,6 +62,7 @@ export default function Sources() {
               <Markdown renderMarkdown={true} allowHtml={false} latex={false}>{s.after + "…"}</Markdown>
             </div>
           ) : null}
+          </>) : null}
         </details>
       ))}
     </div>

@@ -21,8 +21,12 @@ def free_port() -> int:
 
 
 def start_app(corpus: Path, model_url: str, port: int, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
-    """Run the app against `model_url` with `corpus`; returns once it serves HTTP (or raises)."""
-    environment = {**os.environ, "RAG_CORPUS_DIR": str(corpus), "RAG_BASE_URL": model_url, "PYTHONUNBUFFERED": "1", **env}
+    """Run the app against `model_url` with `corpus`; returns once it serves HTTP (or raises).
+
+    Its state (history database, sign-in secret) goes beside the log unless `RAG_DATA_DIR` is given.
+    """
+    environment = {**os.environ, "RAG_CORPUS_DIR": str(corpus), "RAG_BASE_URL": model_url, "PYTHONUNBUFFERED": "1",
+                   "RAG_DATA_DIR": str(log_path.parent / "data"), **env}
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "chainlit"), "run", "app.py", "--headless", "--host", "127.0.0.1", "--port", str(port)],

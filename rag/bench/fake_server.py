@@ -123,7 +123,8 @@ class FakeOpenAIServer:
                 if self._refused():
                     return
                 if self.path.rstrip("/") == "/_log":  # test control: what was streamed, and when
-                    self._json(200, {"log": fake.log, "requests": len(fake.requests), "probes": fake.probes})
+                    self._json(200, {"log": fake.log, "requests": len(fake.requests), "probes": fake.probes,
+                                     "last_request": fake.requests[-1] if fake.requests else None})
                     return
                 if self.path.rstrip("/") == "/openai/loadedmodels" and fake.loaded is not None:
                     listing = json.dumps(fake.loaded).encode()

@@ -7,6 +7,10 @@ history is exact: no event a session receives may contain another session's mark
 show the session's own mode and model, and a follow-up's retrieval query must hold this session's previous
 question. The app's own added latency is the time from sending to the complete answer, minus the model
 time the fake server is scripted to take (twice for an escalated answer: draft plus large model).
+
+History is on, as in `make run` (SQLite in a temporary data folder; `history=False` for the comparison):
+each session signs in like a browser (the local user's header sign-in) and the app's log is searched for
+"database is locked" afterwards.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -72,6 +76,8 @@ class LoadReport:
     first_token_p95_ms: float
     wall_seconds: float
     errors: list[str]
+    history: bool = True
+    database_locked: int = 0  # lines of the app's log saying "database is locked"
 
 
 async def run_session(url: str, index: int, mode: str, questions: tuple[str, ...], timeout: float = 120.0) -> SessionResult:
@@ -111,7 +117,7 @@ async def run_session(url: str, index: int, mode: str, questions: tuple[str, ...
     client.on("task_start", lambda data=None: idle.clear())
     client.on("task_end", lambda data=None: idle.set())
     session_id = str(uuid.uuid4())
-    await client.connect(url, socketio_path="/ws/socket.io", transports=["websocket"],
+    await client.connect(url, socketio_path="/ws/socket.io", transports=["websocket"], headers=await _sign_in(url), wait_timeout=timeout,
                          auth={"sessionId": session_id, "clientType": "webapp", "userEnv": "{}", "threadId": None})
     try:
         await client.emit("connection_successful")
@@ -139,6 +145,19 @@ async def run_session(url: str, index: int, mode: str, questions: tuple[str, ...
     finally:
         await client.disconnect()
     return result
+
+
+async def _sign_in(url: str) -> dict[str, str]:
+    """The cookie a browser gets: the app signs in the local user without a form when history is on."""
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        config = (await http.get(f"{url}/auth/config", timeout=60)).json()
+        if not config.get("requireLogin"):
+            return {}
+        response = await http.post(f"{url}/auth/header", timeout=60)
+        response.raise_for_status()
+        return {"Cookie": f"access_token={response.cookies['access_token']}"}
 
 
 async def run_load(url: str, sessions: int, questions: tuple[str, ...], model_ms: float) -> LoadReport:
@@ -190,18 +209,21 @@ def load_script(tokens: int = 20, first_s: float = 0.1, between_s: float = 0.01)
     return {"phi-4-mini": reply, "gpt-oss-20b": reply}, (first_s + (tokens - 1) * between_s) * 1000
 
 
-def run_load_bench(sessions: int = 20, questions: int = 5) -> LoadReport:
+def run_load_bench(sessions: int = 20, questions: int = 5, history: bool = True) -> LoadReport:
     """Start a fake server and the real app, run the sessions, stop everything."""
     replies, model_ms = load_script()
     with tempfile.TemporaryDirectory(prefix="rag-bench-load-") as tmp, FakeOpenAIServer(list(replies), replies) as fake:
         corpus = Path(tmp) / "corpus"
         shutil.copytree(REPO / "docs_corpus", corpus, ignore=shutil.ignore_patterns("uploads"))
         port = free_port()
-        app = start_app(corpus, fake.url, port, Path(tmp) / "app.log")
+        log = Path(tmp) / "app.log"
+        app = start_app(corpus, fake.url, port, log, RAG_HISTORY=str(history).lower())
         try:
-            return asyncio.run(run_load(f"http://127.0.0.1:{port}", sessions, QUESTIONS[:questions], model_ms))
+            report = asyncio.run(run_load(f"http://127.0.0.1:{port}", sessions, QUESTIONS[:questions], model_ms))
         finally:
             stop(app)
+        locked = sum("database is locked" in line for line in log.read_text(errors="replace").splitlines())
+        return replace(report, history=history, database_locked=locked)
 
 
 def report_json(report: LoadReport) -> str:
@@ -216,6 +238,7 @@ def report_text(r: LoadReport) -> str:
         f"  isolation: {r.isolation_violations} foreign events, {r.wrong_mode_answers} answers in the wrong mode, "
         f"{r.follow_ups_with_own_history}/{r.sessions} follow-ups retrieved with their own history\n"
         f"  answer time p50 {r.total_p50_ms:.0f} ms, p95 {r.total_p95_ms:.0f} ms (model time {r.model_time_ms:.0f} ms); "
-        f"app-added p50 {r.added_p50_ms:.0f} ms, p95 {r.added_p95_ms:.0f} ms; first token p95 {r.first_token_p95_ms:.0f} ms"
+        f"app-added p50 {r.added_p50_ms:.0f} ms, p95 {r.added_p95_ms:.0f} ms; first token p95 {r.first_token_p95_ms:.0f} ms\n"
+        f"  history {'on (SQLite)' if r.history else 'off'}; 'database is locked' in the log: {r.database_locked}"
         + (f"\n  errors: {'; '.join(r.errors)}" if r.errors else "")
     )

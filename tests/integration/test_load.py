@@ -15,3 +15,4 @@ def test_twenty_sessions_are_all_answered_and_isolated() -> None:
     assert report.wrong_mode_answers == 0  # every answer came in its own session's mode
     assert report.follow_ups_with_own_history == 20
     assert report.added_p95_ms > 0
+    assert report.history and report.database_locked == 0  # history on (SQLite), as `make run` has it

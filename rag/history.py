@@ -1,0 +1,377 @@
+"""The history database: Chainlit's tables (conversations, steps, elements, feedback) and ours (users and
+their password hashes, who uploaded which document), created at start-up and upgraded by numbered steps.
+
+SQLite in the data folder by default (WAL, so readers never wait for the writer), PostgreSQL when
+`DATABASE_URL` is set, which is what several app processes share. Plain SQLAlchemy Core: the app hands
+the same URL to Chainlit's SQLAlchemy data layer, the CLI (`rag users`, `rag export`) uses this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from rag.config import Settings
+from rag.errors import RagError
+
+Role = Literal["admin", "user"]
+SQLITE_FILE = "history.db"
+
+
+class HistoryError(RagError):
+    """The history database cannot be opened, upgraded or written."""
+
+
+def database_url(settings: Settings) -> str:
+    """The SQLAlchemy URL (async drivers) of the history database the settings name."""
+    if settings.database_url is None:
+        return f"sqlite+aiosqlite:///{(settings.data_dir / SQLITE_FILE).resolve()}"
+    url = settings.database_url.get_secret_value().strip()
+    scheme, rest = url.split(":", 1)
+    return {
+        "postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite",
+    }.get(scheme, scheme) + ":" + rest
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def configure_engine(engine: AsyncEngine) -> None:
+    """SQLite settings every connection needs: WAL (readers never block on the writer), a busy timeout
+    (concurrent writers wait instead of failing with "database is locked"), foreign keys on."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL", "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+
+def open_engine(url: str) -> AsyncEngine:
+    """An engine on `url`, its SQLite folder created if needed."""
+    if is_sqlite(url):  # conversations are private: the folder is the owner's only
+        Path(url.split(":///", 1)[1]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = create_async_engine(url, pool_pre_ping=not is_sqlite(url))
+    configure_engine(engine)
+    return engine
+
+
+# --- schema -------------------------------------------------------------------------------------------
+# Chainlit's SQLAlchemy data layer writes every key of a step or element dict as a column, so each one
+# must exist (FACTS.md). Ids are text on both databases: the data layer passes strings.
+def _schema_v1(json_type: str, list_type: str) -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS users ("id" TEXT PRIMARY KEY, "identifier" TEXT NOT NULL UNIQUE,
+            "metadata" {json_type} NOT NULL, "createdAt" TEXT)""",
+        f"""CREATE TABLE IF NOT EXISTS threads ("id" TEXT PRIMARY KEY, "createdAt" TEXT, "name" TEXT, "userId" TEXT,
+            "userIdentifier" TEXT, "tags" {list_type}, "metadata" {json_type},
+            FOREIGN KEY ("userId") REFERENCES users("id") ON DELETE CASCADE)""",
+        f"""CREATE TABLE IF NOT EXISTS steps ("id" TEXT PRIMARY KEY, "name" TEXT NOT NULL, "type" TEXT NOT NULL,
+            "threadId" TEXT NOT NULL, "parentId" TEXT, "streaming" BOOLEAN NOT NULL, "waitForAnswer" BOOLEAN,
+            "isError" BOOLEAN, "metadata" {json_type}, "tags" {list_type}, "input" TEXT, "output" TEXT,
+            "createdAt" TEXT, "command" TEXT, "start" TEXT, "end" TEXT, "generation" {json_type},
+            "showInput" TEXT, "language" TEXT, "indent" INT, "defaultOpen" BOOLEAN, "autoCollapse" BOOLEAN,
+            FOREIGN KEY ("threadId") REFERENCES threads("id") ON DELETE CASCADE)""",
+        f"""CREATE TABLE IF NOT EXISTS elements ("id" TEXT PRIMARY KEY, "threadId" TEXT, "type" TEXT, "url" TEXT,
+            "chainlitKey" TEXT, "name" TEXT NOT NULL, "display" TEXT, "objectKey" TEXT, "size" TEXT, "page" INT,
+            "language" TEXT, "forId" TEXT, "mime" TEXT, "props" {json_type}, "autoPlay" BOOLEAN,
+            "playerConfig" {json_type}, FOREIGN KEY ("threadId") REFERENCES threads("id") ON DELETE CASCADE)""",
+        """CREATE TABLE IF NOT EXISTS feedbacks ("id" TEXT PRIMARY KEY, "forId" TEXT NOT NULL, "threadId" TEXT,
+            "value" INT NOT NULL, "comment" TEXT,
+            FOREIGN KEY ("threadId") REFERENCES threads("id") ON DELETE CASCADE)""",
+        'CREATE INDEX IF NOT EXISTS steps_thread ON steps ("threadId")',
+        'CREATE INDEX IF NOT EXISTS elements_thread ON elements ("threadId")',
+        'CREATE INDEX IF NOT EXISTS threads_user ON threads ("userId")',
+        'CREATE INDEX IF NOT EXISTS feedbacks_for ON feedbacks ("forId")',
+        """CREATE TABLE IF NOT EXISTS rag_users (identifier TEXT PRIMARY KEY, password_hash TEXT NOT NULL,
+            role TEXT NOT NULL, created_at TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS rag_uploads (source TEXT PRIMARY KEY, owner TEXT NOT NULL,
+            created_at TEXT NOT NULL)""",
+    ]
+
+
+def migrations(dialect: str) -> list[list[str]]:
+    """Schema steps in order; version N is reached by running step N. Append, never edit a released step."""
+    json_type, list_type = ("JSONB", "TEXT[]") if dialect == "postgresql" else ("TEXT", "TEXT")
+    return [
+        _schema_v1(json_type, list_type),
+        # Chainlit 2.9.4 stores the composer's modes with each step.
+        [f'ALTER TABLE steps ADD COLUMN "modes" {json_type}'],
+        # What the app remembers of a conversation (memory, choices, stats), written beside Chainlit's rows
+        # by the background writer; deleted with its conversation.
+        ["""CREATE TABLE IF NOT EXISTS rag_conversations (thread_id TEXT PRIMARY KEY, data TEXT NOT NULL,
+            updated_at TEXT NOT NULL, FOREIGN KEY (thread_id) REFERENCES threads("id") ON DELETE CASCADE)"""],
+    ]
+
+
+SAVE_CONVERSATION = ("INSERT INTO rag_conversations (thread_id, data, updated_at) VALUES (:thread, :data, :at) "
+                     "ON CONFLICT (thread_id) DO UPDATE SET data = EXCLUDED.data, updated_at = EXCLUDED.updated_at")
+
+
+SCHEMA_VERSION = len(migrations("sqlite"))
+
+
+async def schema_version(connection: AsyncConnection) -> int:
+    """The version the database is at (0 when new)."""
+    await connection.execute(text("CREATE TABLE IF NOT EXISTS rag_schema (version INT NOT NULL)"))
+    row = (await connection.execute(text("SELECT MAX(version) FROM rag_schema"))).scalar()
+    return int(row or 0)
+
+
+async def migrate(engine: AsyncEngine, target: int | None = None) -> tuple[int, int]:
+    """Create or upgrade the schema to `target` (the latest by default); returns (before, after).
+
+    Several processes may start at once on one PostgreSQL: an advisory lock makes them upgrade one after
+    the other, and each re-reads the version under it. On SQLite the write transaction does the same.
+    """
+    steps = migrations(engine.dialect.name)
+    target = len(steps) if target is None else target
+    try:
+        async with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                await connection.execute(text("SELECT pg_advisory_xact_lock(7312026)"))
+            else:  # Python's sqlite3 runs DDL outside transactions unless one is begun explicitly
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            before = await schema_version(connection)
+            for version in range(before + 1, target + 1):
+                for statement in steps[version - 1]:
+                    await connection.execute(text(statement))
+                await connection.execute(text("INSERT INTO rag_schema (version) VALUES (:v)"), {"v": version})
+            return before, max(before, target)
+    except (SQLAlchemyError, OSError) as exc:
+        raise HistoryError(f"the history database could not be prepared: {exc}") from exc
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# --- reading conversations ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ThreadRecord:
+    """One stored conversation, as listed."""
+
+    id: str
+    name: str
+    user: str
+    created_at: str
+    metadata: dict[str, Any]
+
+
+def json_value(value: object) -> dict[str, Any]:
+    """A JSON column's value as a dict: SQLite and asyncpg hand back text, other drivers a dict."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            loaded = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+    return {}
+
+
+class History:
+    """Queries over the history database that are not Chainlit's: users, uploads, export, feedback."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, settings: Settings) -> History:
+        return cls(open_engine(database_url(settings)))
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+    async def _rows(self, query: str, **params: object) -> Sequence[Any]:
+        try:
+            async with self.engine.connect() as connection:
+                return (await connection.execute(text(query), params)).mappings().all()
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"the history database could not be read: {exc}") from exc
+
+    async def _write(self, query: str, **params: object) -> int:
+        try:
+            async with self.engine.begin() as connection:
+                return int((await connection.execute(text(query), params)).rowcount or 0)
+        except SQLAlchemyError as exc:
+            raise HistoryError(f"the history database could not be written: {exc}") from exc
+
+    # users ------------------------------------------------------------------------------------------
+    async def user_record(self, identifier: str) -> tuple[str, Role] | None:
+        """(password hash, role) of a password user, or None."""
+        rows = await self._rows("SELECT password_hash, role FROM rag_users WHERE identifier = :i", i=identifier)
+        return (rows[0]["password_hash"], rows[0]["role"]) if rows else None
+
+    async def put_user(self, identifier: str, password_hash: str, role: Role) -> bool:
+        """Add a user or replace their password and role; True when the user is new."""
+        existed = await self.user_record(identifier) is not None
+        if existed:
+            await self._write("UPDATE rag_users SET password_hash = :h, role = :r WHERE identifier = :i",
+                              h=password_hash, r=role, i=identifier)
+        else:
+            await self._write("INSERT INTO rag_users (identifier, password_hash, role, created_at) VALUES (:i, :h, :r, :c)",
+                              i=identifier, h=password_hash, r=role, c=now())
+        return not existed
+
+    async def remove_user(self, identifier: str) -> bool:
+        """Remove a user's sign-in (their conversations stay until deleted)."""
+        return await self._write("DELETE FROM rag_users WHERE identifier = :i", i=identifier) > 0
+
+    async def users(self) -> list[tuple[str, Role, str]]:
+        """(identifier, role, created) of every password user."""
+        rows = await self._rows("SELECT identifier, role, created_at FROM rag_users ORDER BY identifier")
+        return [(r["identifier"], r["role"], r["created_at"]) for r in rows]
+
+    # uploads ----------------------------------------------------------------------------------------
+    async def record_upload(self, source: str, owner: str) -> None:
+        """Remember who added `source` (the first uploader keeps it; a duplicate upload changes nothing)."""
+        if not await self._rows("SELECT owner FROM rag_uploads WHERE source = :s", s=source):
+            await self._write("INSERT INTO rag_uploads (source, owner, created_at) VALUES (:s, :o, :c)",
+                              s=source, o=owner, c=now())
+
+    async def upload_owners(self) -> dict[str, str]:
+        rows = await self._rows("SELECT source, owner FROM rag_uploads")
+        return {r["source"]: r["owner"] for r in rows}
+
+    async def forget_upload(self, source: str) -> None:
+        await self._write("DELETE FROM rag_uploads WHERE source = :s", s=source)
+
+    # conversations ----------------------------------------------------------------------------------
+    async def threads(self, user: str | None = None) -> list[ThreadRecord]:
+        """Stored conversations, newest first; only `user`'s when given."""
+        where = 'WHERE "userIdentifier" = :u' if user is not None else ""
+        rows = await self._rows(f'SELECT "id", "name", "userIdentifier", "createdAt", "metadata" FROM threads {where} '
+                                'ORDER BY "createdAt" DESC', u=user)
+        return [ThreadRecord(r["id"], r["name"] or "", r["userIdentifier"] or "", r["createdAt"] or "",
+                             json_value(r["metadata"])) for r in rows]
+
+    async def thread(self, thread_id: str) -> ThreadRecord | None:
+        rows = await self._rows('SELECT "id", "name", "userIdentifier", "createdAt", "metadata" FROM threads WHERE "id" = :t',
+                                t=thread_id)
+        if not rows:
+            return None
+        r = rows[0]
+        return ThreadRecord(r["id"], r["name"] or "", r["userIdentifier"] or "", r["createdAt"] or "", json_value(r["metadata"]))
+
+    async def conversation(self, thread_id: str) -> dict[str, Any]:
+        """What the app stored of a conversation ({} when nothing was)."""
+        rows = await self._rows("SELECT data FROM rag_conversations WHERE thread_id = :t", t=thread_id)
+        return json_value(rows[0]["data"]) if rows else {}
+
+    async def feedback(self, user: str) -> list[tuple[int, dict[str, Any]]]:
+        """(thumb value, answer metadata) for every rated answer in `user`'s conversations."""
+        rows = await self._rows(
+            'SELECT f."value" AS value, s."metadata" AS metadata FROM feedbacks f JOIN steps s ON s."id" = f."forId" '
+            'JOIN threads t ON t."id" = s."threadId" WHERE t."userIdentifier" = :u', u=user)
+        return [(int(r["value"]), json_value(r["metadata"])) for r in rows]
+
+
+# --- writing in the background ---------------------------------------------------------------------------
+@dataclass
+class _Write:
+    sql: str
+    params: dict[str, Any]
+    key: tuple[str, str] | None
+
+
+class WriteBehind:
+    """Writes to the history database in order, off the chat's event loop, in as few transactions as possible.
+
+    A chat rewrites the same step many times while an answer streams (titles, status, the final text):
+    writes with the same `key` that are still waiting are merged into the latest one, in place (so a row
+    is never written before the rows it refers to). Everything waiting when the writer gets to it goes in
+    one transaction; if that fails, each write is retried alone, so one bad row loses only itself.
+
+    The writer runs on a thread of its own with its own event loop and engine: SQLAlchemy's work for
+    each transaction (compiling, binding, the driver's round trips) never runs between two streamed
+    pieces of an answer.
+    """
+
+    def __init__(self, url: str, log: Callable[[str], None]) -> None:
+        self.url = url
+        self.log = log
+        self.pending: list[_Write] = []
+        self.by_key: dict[tuple[str, str], _Write] = {}
+        self.written = 0
+        self.merged = 0
+        self._mutex = threading.Lock()
+        self._scheduled = False
+        self._loop = asyncio.new_event_loop()
+        self._engine: AsyncEngine | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="history-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, sql: str, params: dict[str, Any], key: tuple[str, str] | None = None) -> None:
+        with self._mutex:
+            waiting = self.by_key.get(key) if key is not None else None
+            if waiting is not None:
+                waiting.sql, waiting.params = sql, params
+                self.merged += 1
+                return
+            write = _Write(sql, params, key)
+            self.pending.append(write)
+            if key is not None:
+                self.by_key[key] = write
+            if not self._scheduled:
+                self._scheduled = True
+                self._idle.clear()
+                self._loop.call_soon_threadsafe(lambda: self._loop.create_task(self._drain()))
+
+    def forget(self, key: tuple[str, str]) -> None:
+        """Later writes with `key` queue after whatever was submitted until now (e.g. after a delete)."""
+        with self._mutex:
+            self.by_key.pop(key, None)
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is written."""
+        await asyncio.to_thread(self._idle.wait)
+
+    def close(self) -> None:
+        """Write what is waiting, then stop the writer's thread."""
+        self._idle.wait()
+        if self._engine is not None:
+            asyncio.run_coroutine_threadsafe(self._engine.dispose(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+
+    async def _drain(self) -> None:
+        if self._engine is None:
+            self._engine = open_engine(self.url)
+        while True:
+            with self._mutex:
+                batch, self.pending = self.pending, []
+                self.by_key.clear()
+                if not batch:
+                    self._scheduled = False
+                    self._idle.set()
+                    return
+            try:
+                async with self._engine.begin() as connection:
+                    for write in batch:
+                        await connection.execute(text(write.sql), write.params)
+            except SQLAlchemyError:
+                for write in batch:
+                    try:
+                        async with self._engine.begin() as connection:
+                            await connection.execute(text(write.sql), write.params)
+                    except SQLAlchemyError as exc:
+                        self.log(f"history write failed: {exc}")
+            self.written += len(batch)

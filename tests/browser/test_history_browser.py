@@ -1,0 +1,143 @@
+"""Conversations that last, in Chromium: reload and reopen from the sidebar with memory; password sign-in
+with two users who each see only their own conversations."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.bench.appserver import free_port, start_app, stop
+from tests.browser.conftest import Stack, shot
+from tests.browser.test_chat_browser import ask
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.browser
+
+
+def _prompt_text(stack: Stack) -> str:
+    """Everything the model was sent in the latest request."""
+    request = stack.fake.log()["last_request"]
+    return json.dumps(request["messages"], ensure_ascii=False)
+
+
+def _open_from_sidebar(page, title: str) -> None:
+    page.locator("a[href^='/thread/']", has_text=title).first.click()
+    page.wait_for_selector("#chat-input", timeout=30_000)
+
+
+def test_reload_reopen_from_the_sidebar_and_follow_up_with_memory(page, stack: Stack) -> None:
+    first = ask(page, "Which port does LM Studio listen on?")
+    assert "total" in first
+    page.reload()
+    page.wait_for_selector("#chat-input", timeout=30_000)
+    page.wait_for_selector("a[href^='/thread/']", timeout=30_000)
+    _open_from_sidebar(page, "Which port does LM Studio listen on?")
+    page.wait_for_function("() => document.body.innerText.includes('Sources (')", timeout=30_000)
+    body = page.inner_text("body")
+    assert "Which port does LM Studio listen on?" in body and "Latency this session" in body  # sources and chart too
+    ask(page, "and is that configurable?")
+    prompt = _prompt_text(stack)
+    assert "Which port does LM Studio listen on?" in prompt  # the earlier turn is in the follow-up's prompt
+    shot(page, "history-resumed")
+
+
+@pytest.fixture(scope="module")
+def password_app(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second app on the same corpus with RAG_AUTH=password and two users."""
+    root = tmp_path_factory.mktemp("password-app")
+    env = {"RAG_AUTH": "password", "RAG_DATA_DIR": str(root / "data"), "RAG_CORPUS_DIR": str(stack.corpus)}
+    for name in ("alice", "bob"):
+        subprocess.run([sys.executable, "-m", "rag.cli", "users", "add", name, "--password-stdin"], input=f"{name}-password\n",
+                       text=True, check=True, cwd=REPO, env={**__import__("os").environ, **env}, capture_output=True)
+    port = free_port()
+    app = start_app(stack.corpus, stack.fake.url, port, root / "app.log", **env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(app)
+
+
+def _signed_in(browser, url: str, name: str, password: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("input[name=email], #email", timeout=30_000)
+    page.fill("#email", name)
+    page.fill("#password", password)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_selector("#chat-input", timeout=30_000)
+    return context, page
+
+
+def test_two_users_each_see_only_their_own_conversations(browser, stack: Stack, password_app: str) -> None:
+    stack.fake.script()
+    wrong_context, wrong = browser.new_context(), None
+    wrong = wrong_context.new_page()
+    wrong.goto(password_app)
+    wrong.wait_for_selector("#email", timeout=30_000)
+    wrong.fill("#email", "alice")
+    wrong.fill("#password", "not-her-password")
+    wrong.get_by_role("button", name="Sign In").click()
+    wrong.wait_for_timeout(1500)
+    assert wrong.query_selector("#chat-input") is None  # still on the sign-in form
+    wrong_context.close()
+
+    alice_context, alice = _signed_in(browser, password_app, "alice", "alice-password")
+    ask(alice, "Alice asks which port Ollama uses")
+    bob_context, bob = _signed_in(browser, password_app, "bob", "bob-password")
+    ask(bob, "Bob asks about LM Studio")
+    for page, own, other in ((alice, "Alice asks", "Bob asks"), (bob, "Bob asks", "Alice asks")):
+        page.reload()
+        page.wait_for_selector("a[href^='/thread/']", timeout=30_000)
+        titles = [a.inner_text() for a in page.query_selector_all("a[href^='/thread/']")]
+        assert any(own in t for t in titles) and not any(other in t for t in titles), titles
+    # Bob cannot open Alice's conversation by its address either.
+    alice_thread = alice.locator("a[href^='/thread/']", has_text="Alice asks").first.get_attribute("href")
+    bob.goto(password_app + str(alice_thread))
+    bob.wait_for_timeout(2000)
+    assert "Alice asks which port Ollama uses" not in bob.inner_text("body")
+    shot(bob, "history-other-user")
+    alice_context.close()
+    bob_context.close()
+
+
+def _fresh_page(browser, url: str, ready: str):
+    """A new browser profile on `url`, once `ready` shows."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector(ready, timeout=30_000)
+    return context, page
+
+
+def test_history_survives_a_restart_of_the_app(browser, stack: Stack, tmp_path: Path) -> None:
+    """Close the browser, stop the app, start it again on the same data folder: the conversation is there."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(stack.corpus, corpus)
+    data = tmp_path / "data"
+    port = free_port()
+    app = start_app(corpus, stack.fake.url, port, tmp_path / "app1.log", RAG_DATA_DIR=str(data))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        context, page = _fresh_page(browser, url, "#chat-input")
+        ask(page, "Where does Foundry Local listen?")
+        page.wait_for_timeout(1000)  # history writes are in the background
+        context.close()
+    finally:
+        stop(app)
+    app = start_app(corpus, stack.fake.url, port, tmp_path / "app2.log", RAG_DATA_DIR=str(data))
+    try:
+        context, page = _fresh_page(browser, url, "a[href^='/thread/']")
+        _open_from_sidebar(page, "Where does Foundry Local listen?")
+        page.wait_for_function("() => document.body.innerText.includes('Sources (')", timeout=30_000)
+        ask(page, "and how do I find that port?")
+        assert "Where does Foundry Local listen?" in _prompt_text(stack)
+        context.close()
+    finally:
+        stop(app)
