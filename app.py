@@ -47,6 +47,7 @@ from rag.options import MODES, ChatChoices
 from rag.paste import PastedSource, split_pasted
 from rag.runtime import Services, build_services
 from rag.session import SessionStats
+from rag.watching import FolderWatcher
 from rag.units import count, format_ms, format_size
 from rag.types import (
     Answer,
@@ -100,9 +101,14 @@ async def startup() -> None:
         removed = await asyncio.to_thread(svc.library.remove_leftovers)
         if removed:
             log.warning("removed %d unfinished upload(s) left by an interrupted run", removed)
-        await svc.retriever.refresh()
+        await asyncio.to_thread(svc.retriever.warm_up)  # loads the store: an unchanged corpus is not parsed
     except RagError as exc:
         log.error("corpus not indexed at start-up: %s", exc)
+    # Changes in the folder are picked up in the background; questions never walk it.
+    svc.watcher = FolderWatcher(settings.corpus_dir, svc.retriever.refresh, settings.watch_interval_s)
+    svc.watcher.start()
+    # The raw postings that make the next upload incremental, built while nobody waits for them.
+    asyncio.get_running_loop().run_in_executor(None, svc.retriever.index.prepare_updates)
     _services = svc
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.tokens import Tokenizer
+from rag.tokens import TokenCounter
 from rag.types import Chunk, ParsedDocument
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
@@ -25,7 +25,7 @@ class _Unit:
     tokens: int
 
 
-def chunk_document(doc: ParsedDocument, source: str, tokenizer: Tokenizer, chunk_tokens: int, overlap: int) -> list[Chunk]:
+def chunk_document(doc: ParsedDocument, source: str, tokenizer: TokenCounter, chunk_tokens: int, overlap: int) -> list[Chunk]:
     """Chunks of `doc`, in reading order, each carrying source, index, span, heading or page."""
     chunks: list[Chunk] = []
     for section in doc.sections:
@@ -66,7 +66,7 @@ def _spans(text: str, start: int, end: int, separator: re.Pattern[str]) -> list[
     return stripped
 
 
-def _units(text: str, start: int, end: int, tokenizer: Tokenizer, limit: int) -> list[_Unit]:
+def _units(text: str, start: int, end: int, tokenizer: TokenCounter, limit: int) -> list[_Unit]:
     """Paragraphs; sentences of paragraphs over the limit; token windows of sentences over it."""
     units: list[_Unit] = []
     for p_start, p_end in _spans(text, start, end, _PARAGRAPH_BREAK):
@@ -83,11 +83,11 @@ def _units(text: str, start: int, end: int, tokenizer: Tokenizer, limit: int) ->
     return units
 
 
-def _token_windows(text: str, start: int, end: int, tokenizer: Tokenizer, limit: int) -> list[_Unit]:
+def _token_windows(text: str, start: int, end: int, tokenizer: TokenCounter, limit: int) -> list[_Unit]:
     """Cut a run of text with no sentence break into pieces of at most `limit` tokens."""
     piece = text[start:end]
     ids = tokenizer.encode(piece)
-    _, offsets = tokenizer.encoding.decode_with_offsets(ids)
+    offsets = tokenizer.offsets(ids)
     windows = []
     for first in range(0, len(ids), limit):
         last = min(first + limit, len(ids))

@@ -546,6 +546,25 @@ def bench_load(sessions: int, questions: int, history: bool, as_json: bool) -> N
         sys.exit(1)
 
 
+@bench.command("corpus")
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A BEIR folder: one file per document; two `rag search` runs, question vs engine time.")
+@click.option("--chunks", help="Comma-separated synthetic corpus sizes: upload to searchable, start unchanged.")
+@click.option("--engine", type=click.Choice(ENGINES), help="Override RAG_ENGINE.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def bench_corpus(dataset: Path | None, chunks: str | None, engine: str | None, as_json: bool) -> None:
+    """A lasting corpus: second start, a question's retrieval, upload to searchable, start with it unchanged."""
+    from rag.bench.corpus import FolderRow, ScaleRow, report_json, report_text, run_folder_bench, run_scale_bench
+
+    settings = _settings(engine=engine)
+    rows: list[FolderRow | ScaleRow] = []
+    if dataset is not None:
+        rows.append(run_folder_bench(settings, dataset))
+    for size in _sizes(chunks) if chunks else []:
+        rows.append(run_scale_bench(settings, size))
+    click.echo(report_json(rows) if as_json else report_text(rows))
+
+
 @bench.command("history")
 @click.option("--questions", default=25, show_default=True, type=click.IntRange(1, 500), help="Questions in the conversation.")
 @click.option("--resumes", default=3, show_default=True, type=click.IntRange(1, 20), help="Times to reopen it.")

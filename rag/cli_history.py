@@ -7,16 +7,15 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from rag import export as exporting
-from rag.auth import hash_password, validate_new_user
 from rag.config import Settings, load_settings
-from rag.conversation import from_dict
 from rag.errors import RagError
-from rag.history import History, Role, ThreadRecord, migrate
+
+if TYPE_CHECKING:  # SQLAlchemy and Argon2 load only for these commands, not for every `rag` command
+    from rag.history import History, Role, ThreadRecord
 
 T = TypeVar("T")
 
@@ -24,6 +23,8 @@ T = TypeVar("T")
 def _run(work: Callable[[History, Settings], Awaitable[T]]) -> T:
     """Open the history database (created or upgraded if needed), run `work`, close it."""
     async def main() -> T:
+        from rag.history import History, migrate
+
         settings = load_settings()
         history = History.open(settings)
         try:
@@ -48,6 +49,8 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin (scripts).")
 def users_add(name: str, admin: bool, password_stdin: bool) -> None:
     """Add a user, or set an existing user's password and role."""
+    from rag.auth import hash_password, validate_new_user
+
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -93,6 +96,9 @@ def users_list(as_json: bool) -> None:
 @click.option("--list", "listing", is_flag=True, help="List stored conversations (id, user, created, title).")
 def export(conversation: str | None, fmt: str, out: Path | None, user: str | None, listing: bool) -> None:
     """Export a stored conversation (its id, from --list) as Markdown or JSON."""
+    from rag import export as exporting
+    from rag.conversation import from_dict
+
     if listing or conversation is None:
         threads = _run(lambda history, _: history.threads(user))
         if not threads:

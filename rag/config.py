@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rag.errors import ConfigError
 from rag.types import Mode
 
-Engine = Literal["rank-bm25", "bm25s"]
+Engine = Literal["auto", "rank-bm25", "bm25s"]
 AuthMode = Literal["local", "password"]
 
 
@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     )
 
     # --- retrieval --------------------------------------------------------------------------------
-    engine: Engine = Field("rank-bm25", description="BM25 engine: rank-bm25 (default) or bm25s (large corpora).")
+    engine: Engine = Field("auto", description="BM25 engine: auto (rank-bm25 for small corpora, bm25s above 2,000 chunks), rank-bm25 or bm25s.")
+    watch_interval_s: float = Field(60.0, gt=0, description="Full reconciliation of the corpus folder in the background, besides file events.")
     top_k: int = Field(5, ge=BOUNDS["top_k"].low, le=BOUNDS["top_k"].high, description="Passages given to the model.")
     bm25_k1: float = Field(1.2, gt=0, le=5, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")

@@ -13,13 +13,14 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from rag.chunking import chunk_document
 from rag.errors import CorpusError, UnsupportedDocument
 from rag.parsing import ParseLimits, kind_of, parse_bytes
-from rag.tokens import Tokenizer
+from rag.tokens import TokenCounter
 from rag.types import Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class Corpus:
     def __init__(
         self,
         root: Path,
-        tokenizer: Tokenizer,
+        tokenizer: TokenCounter,
         chunk_tokens: int,
         chunk_overlap: int,
         limits: ParseLimits,
@@ -82,30 +83,70 @@ class Corpus:
         changed: list[str] = []
         for path in self._walk():
             source = path.relative_to(self.root).as_posix()
-            refused: str | None = None
-            try:
-                info = path.lstat()
-                if stat.S_ISLNK(info.st_mode):
-                    refused = self._refused_link(path)
-                    info = path.lstat() if refused else path.stat()
-            except OSError:
-                continue  # deleted between listing and stat
-            previous = old.get(source)
-            if previous and previous.mtime_ns == info.st_mtime_ns and previous.size == info.st_size:
-                new[source] = previous
-                continue
-            if refused:
-                entry = self._skipped(path, source, info, refused)
-            else:
-                entry = self._load(path, source, info.st_size, info.st_mtime_ns, info.st_mtime)
-            if previous and previous.info.content_hash == entry.info.content_hash and entry.info.content_hash:
-                new[source] = replace(previous, mtime_ns=entry.mtime_ns, size=entry.size)  # touched, not edited
-                continue
-            new[source] = entry
-            (changed if previous else added).append(source)
+            entry, status = self._refreshed(path, source, old.get(source))
+            if entry is not None:
+                new[source] = entry
+            if status == "added":
+                added.append(source)
+            elif status == "changed":
+                changed.append(source)
         removed = tuple(sorted(set(old) - set(new)))
         self._entries = new
         return ScanReport(tuple(added), tuple(changed), removed)
+
+    def rescan(self, sources: Iterable[str]) -> ScanReport:
+        """Bring only these documents in line with the folder (added, edited or deleted): what another
+        process reported changing, with no walk of the folder."""
+        entries = dict(self._entries)
+        added: list[str] = []
+        changed: list[str] = []
+        removed: list[str] = []
+        for source in sorted(set(sources)):
+            path = self.root / source
+            if source.startswith("/") or ".." in PurePosixPath(source).parts or any(p.startswith(".") for p in PurePosixPath(source).parts):
+                continue
+            previous = entries.get(source)
+            entry, status = self._refreshed(path, source, previous) if path.is_file() or path.is_symlink() else (None, "gone")
+            if entry is None:
+                if entries.pop(source, None) is not None:
+                    removed.append(source)
+                continue
+            entries[source] = entry
+            if status == "added":
+                added.append(source)
+            elif status == "changed":
+                changed.append(source)
+        self._entries = entries
+        return ScanReport(tuple(added), tuple(changed), tuple(removed))
+
+    def _refreshed(self, path: Path, source: str, previous: _Entry | None) -> tuple[_Entry | None, str]:
+        """One file's entry after checking it: (entry, "same" | "added" | "changed"), or (None, "gone")."""
+        refused: str | None = None
+        try:
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                refused = self._refused_link(path)
+                info = path.lstat() if refused else path.stat()
+        except OSError:
+            return None, "gone"  # deleted between listing and stat
+        if previous and previous.mtime_ns == info.st_mtime_ns and previous.size == info.st_size:
+            return previous, "same"
+        if refused:
+            entry = self._skipped(path, source, info, refused)
+        else:
+            entry = self._load(path, source, info.st_size, info.st_mtime_ns, info.st_mtime)
+        if previous and previous.info.content_hash == entry.info.content_hash and entry.info.content_hash:
+            return replace(previous, mtime_ns=entry.mtime_ns, size=entry.size), "same"  # touched, not edited
+        return entry, ("changed" if previous else "added")
+
+    def preload(self, stored: Mapping[str, tuple[int, int, DocumentInfo, tuple[Chunk, ...]]]) -> None:
+        """Start from what a store kept: (mtime_ns, size, info, chunks) per source. The next scan keeps
+        each one whose file still has that mtime and size, and parses the rest."""
+        self._entries = {source: _Entry(info, chunks, mtime_ns, size) for source, (mtime_ns, size, info, chunks) in stored.items()}
+
+    def kept(self) -> dict[str, tuple[int, int, DocumentInfo, tuple[Chunk, ...]]]:
+        """What a store should keep: (mtime_ns, size, info, chunks) per source."""
+        return {source: (e.mtime_ns, e.size, e.info, e.chunks) for source, e in self._entries.items()}
 
     def documents(self) -> list[DocumentInfo]:
         """Every file seen, served or skipped, sorted by path."""

@@ -9,15 +9,29 @@ bm25s' "lucene" method omits the constant factor (k1+1), which we multiply back 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-ENGINES = ("rank-bm25", "bm25s")
+ENGINES = ("auto", "rank-bm25", "bm25s")
+# RAG_ENGINE=auto: rank-bm25 (the design's default) up to this many chunks, bm25s above. Measured on
+# SciFact abstracts (BENCHMARKS.md): rank-bm25's query time grows with the corpus (p50 1.5 ms at 500
+# chunks, 2.8 ms at 1,000, 6.5 ms at 2,000, 14.5 ms at 4,000), bm25s stays at 0.3-0.4 ms; above 2,000 a
+# question would spend more in scoring than in everything else the app does before the model.
+AUTO_BM25S_ABOVE = 2000
+
+
+def resolve_engine(name: str, chunks: int) -> str:
+    """The engine `name` means for a corpus of `chunks` chunks ("auto" picks by size)."""
+    if name == "auto":
+        return "bm25s" if chunks > AUTO_BM25S_ABOVE else "rank-bm25"
+    return name
 
 
 class BM25Engine(Protocol):
@@ -115,6 +129,23 @@ class BM25sEngine:
             ids = [list(map(vocabulary.__getitem__, doc)) for doc in documents]
             self._bm25.index((ids, vocabulary), show_progress=False)
 
+    def save(self, folder: Path) -> None:
+        """Write the index to `folder` (bm25s' own format: arrays and a vocabulary, no pickles)."""
+        self._bm25.save(str(folder), show_progress=False)
+        (folder / "rag-engine.json").write_text(json.dumps({"k1": self._k1, "size": self._size, "empty": self._empty}))
+
+    @classmethod
+    def load(cls, folder: Path) -> BM25sEngine:
+        """An engine saved by `save`, its score arrays memory-mapped (loading does not read them)."""
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        meta = json.loads((folder / "rag-engine.json").read_text())
+        engine = cls.__new__(cls)
+        engine._k1, engine._size, engine._empty = float(meta["k1"]), int(meta["size"]), bool(meta["empty"])
+        engine._bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+        return engine
+
     def top(self, query_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """Up to k (document index, score) pairs with score > 0, best first."""
         scores = self.scores(query_terms)
@@ -139,7 +170,8 @@ class BM25sEngine:
 
 
 def build_engine(name: str, documents: Sequence[Sequence[str]], k1: float, b: float) -> BM25Engine:
-    """An engine by its settings name."""
+    """An engine by its settings name ("auto" picks by the number of documents)."""
+    name = resolve_engine(name, len(documents))
     if name == "rank-bm25":
         return RankBM25Engine(documents, k1, b)
     if name == "bm25s":

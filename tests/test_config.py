@@ -12,7 +12,7 @@ def test_defaults(corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
     assert s.small_model == "phi-4-mini"
     assert s.large_model == "gpt-oss-20b"
-    assert s.engine == "rank-bm25"
+    assert s.engine == "auto"  # rank-bm25 for small corpora, bm25s above AUTO_BM25S_ABOVE chunks
     assert s.top_k == 5
     assert s.base_url is None
 

@@ -52,19 +52,56 @@ def test_heading_and_title_are_searchable() -> None:
     assert result.signals.coverage == 1.0
 
 
-async def test_edits_to_the_folder_show_up_in_the_next_query(settings: Settings, corpus_dir: Path) -> None:
-    retriever = build_retriever(settings)
+async def _within(seconds: float, check) -> float:
+    """Poll an async check until it holds; returns how long that took (fails after `seconds`)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not await check():
+        assert loop.time() - started < seconds, f"not within {seconds} s"
+        await asyncio.sleep(0.05)
+    return loop.time() - started
+
+
+async def test_edits_to_the_folder_are_searchable_within_two_seconds_without_a_walk_per_question(
+    settings: Settings, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.watching import FolderWatcher
+
     (corpus_dir / "a.md").write_text("# Ports\n\nOllama uses port 11434.")
-    assert (await retriever.search("ollama port", 3)).passages[0].chunk.source == "a.md"
+    retriever = build_retriever(settings)
+    await asyncio.to_thread(retriever.warm_up)
+    watcher = FolderWatcher(corpus_dir, retriever.refresh, every_s=600)
+    watcher.start()
+    walks = []
+    real_scan = retriever.library.scan
+    def counted_scan():
+        walks.append(1)
+        return real_scan()
 
-    (corpus_dir / "b.md").write_text("# Studio\n\nLM Studio uses port 1234.")
-    assert (await retriever.search("studio", 3)).passages[0].chunk.source == "b.md"
+    monkeypatch.setattr(retriever.library, "scan", counted_scan)
+    try:
+        await asyncio.sleep(0.3)  # the watch is set up
+        for _ in range(20):
+            assert (await retriever.search("ollama port", 3)).passages[0].chunk.source == "a.md"
+        assert walks == []  # questions never walk the folder
 
-    (corpus_dir / "b.md").write_text("# Studio\n\nLM Studio moved to port 4321.")
-    assert "4321" in (await retriever.search("studio", 3)).passages[0].chunk.text
+        async def top_is(source: str, text: str = "") -> bool:
+            passages = (await retriever.search("studio", 3)).passages
+            return bool(passages) and passages[0].chunk.source == source and text in passages[0].chunk.text
 
-    (corpus_dir / "b.md").unlink()
-    assert (await retriever.search("studio", 3)).passages == ()
+        (corpus_dir / "b.md").write_text("# Studio\n\nLM Studio uses port 1234.")
+        await _within(2.0, lambda: top_is("b.md"))
+        (corpus_dir / "b.md").write_text("# Studio\n\nLM Studio moved to port 4321.")
+        await _within(2.0, lambda: top_is("b.md", "4321"))
+        (corpus_dir / "b.md").unlink()
+
+        async def gone() -> bool:
+            return (await retriever.search("studio", 3)).passages == ()
+        await _within(2.0, gone)
+        assert watcher.events_working
+    finally:
+        await watcher.stop()
+        await retriever.settled()
 
 
 async def test_indexing_and_scoring_run_off_the_event_loop(
@@ -119,7 +156,12 @@ async def test_concurrent_queries_never_see_a_half_built_index(
         return real_build(*args, **kwargs)
 
     monkeypatch.setattr(rag.retrieval, "build_index", slow_build)
-    rebuild = asyncio.create_task(retriever.refresh())
+
+    async def refresh_and_merge() -> None:  # the change is applied at once, the engine rebuilt after
+        await retriever.refresh()
+        await retriever.settled()
+
+    rebuild = asyncio.create_task(refresh_and_merge())
     counts = []
     while not rebuild.done():
         snapshot = retriever.snapshot
