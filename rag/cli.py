@@ -89,7 +89,11 @@ def corpus_add(paths: tuple[Path, ...]) -> None:
 
 
 async def _corpus_add(settings: Settings, paths: tuple[Path, ...]) -> None:
+    """Store each file through the library (under the inter-process lock). Nothing is indexed here: a
+    running app picks the files up at its next question (from the changes file), the next start from
+    the folder; the store spares the duplicate check from parsing the whole corpus again."""
     from rag.errors import UnsupportedDocument
+    from rag.library import UploadOutcome
     from rag.runtime import build_library
 
     library = build_library(settings)
@@ -97,18 +101,20 @@ async def _corpus_add(settings: Settings, paths: tuple[Path, ...]) -> None:
     rejected = 0
     try:
         await asyncio.to_thread(library.remove_leftovers)
+        await asyncio.to_thread(retriever.load_store)
         for path in paths:
             try:
                 data = await asyncio.to_thread(library.read_file, path)  # size-checked before reading
+                prepared = await asyncio.to_thread(library.prepare, path.name, data)
             except UnsupportedDocument as exc:
                 rejected += 1
                 click.echo(f"rejected {path}: {exc.reason}", err=True)
                 continue
-            outcome = await retriever.add_upload(path.name, data)
+            outcome = prepared if isinstance(prepared, UploadOutcome) else await asyncio.to_thread(library.commit, prepared)
             if outcome.status == "added":
                 pages = f", {outcome.pages} pages" if outcome.pages else ""
                 click.echo(f"added {path} as {outcome.source} ({outcome.chunks} chunks{pages}; parsed in "
-                           f"{outcome.parse_ms:.0f} ms, indexed in {outcome.index_ms:.0f} ms)")
+                           f"{outcome.parse_ms:.0f} ms)")
             elif outcome.status == "duplicate":
                 click.echo(f"skipped {path}: {outcome.reason}")
             else:
