@@ -144,6 +144,14 @@ async def _open_history(settings: Settings) -> History:
     return history
 
 
+def _upsert(table: str, params: dict[str, Any], updated: list[str]) -> str:
+    """INSERT of `params`' columns into `table`, updating `updated` when the id exists (SQLite and PostgreSQL)."""
+    columns = ", ".join(f'"{k}"' for k in params)
+    values = ", ".join(f":{k}" for k in params)
+    updates = ", ".join(f'"{k}" = EXCLUDED."{k}"' for k in updated)
+    return f'INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ("id") DO UPDATE SET {updates}'
+
+
 class _HistoryLayer(SQLAlchemyDataLayer):
     """Chainlit's SQLAlchemy data layer on our schema (rag.history), SQLite or PostgreSQL.
 
@@ -198,10 +206,7 @@ class _HistoryLayer(SQLAlchemyDataLayer):
             params["modes"] = json.dumps(params["modes"])
         if isinstance(params.get("tags"), list) and self.engine.dialect.name == "sqlite":
             params["tags"] = json.dumps(params["tags"])
-        columns = ", ".join(f'"{k}"' for k in params)
-        updates = ", ".join(f'"{k}" = EXCLUDED."{k}"' for k in params if k != "id")
-        self.writer.submit(f'INSERT INTO steps ({columns}) VALUES ({", ".join(f":{k}" for k in params)}) '
-                           f'ON CONFLICT ("id") DO UPDATE SET {updates}', params, key=("step", str(params["id"])))
+        self.writer.submit(_upsert("steps", params, [k for k in params if k != "id"]), params, key=("step", str(params["id"])))
 
     @queue_until_user_message()
     async def update_step(self, step_dict: StepDict) -> None:
@@ -221,9 +226,7 @@ class _HistoryLayer(SQLAlchemyDataLayer):
         params = {"id": element.id, "threadId": element.thread_id, "type": "custom", "name": element.name,
                   "display": element.display, "forId": element.for_id, "mime": element.mime,
                   "props": json.dumps(getattr(element, "props", {}))}
-        columns = ", ".join(f'"{k}"' for k in params)
-        self.writer.submit(f'INSERT INTO elements ({columns}) VALUES ({", ".join(f":{k}" for k in params)}) '
-                           'ON CONFLICT ("id") DO UPDATE SET "props" = EXCLUDED."props"', params, key=("element", element.id))
+        self.writer.submit(_upsert("elements", params, ["props"]), params, key=("element", element.id))
 
     def save_conversation(self, thread_id: str, data: dict[str, Any]) -> None:
         self._thread_row(thread_id)

@@ -240,16 +240,24 @@ class Index:
 
     def rebuild(self, documents: Mapping[DocumentKey, tuple[Chunk, ...]]) -> IndexSnapshot:
         """A new snapshot, swapped in with one assignment; unchanged documents reuse their analysed terms."""
+        chunks, terms, self._terms_cache = self._collect(documents)  # drops deleted or edited documents' terms
+        return self._install_fresh(build_index(chunks, self.analyzer, resolve_engine(self.engine, len(chunks)),
+                                               self._k1, self._b, terms, 0, self._title_weight))
+
+    def _collect(self, documents: Mapping[DocumentKey, tuple[Chunk, ...]]) -> tuple[
+            list[Chunk], list[Sequence[str]], dict[DocumentKey, Sequence[Sequence[str]]]]:
+        """The chunks of `documents` in order, their analysed terms (cached ones reused), and the cache
+        restricted to `documents`."""
         cache = {key: self._terms(key, chunks) for key, chunks in documents.items()}
-        self._terms_cache = cache  # drop entries of deleted or edited documents
-        chunks = [c for key in documents for c in documents[key]]
-        terms = [t for key in documents for t in cache[key]]
+        return [c for key in documents for c in documents[key]], [t for key in documents for t in cache[key]], cache
+
+    def _install_fresh(self, snapshot: IndexSnapshot) -> IndexSnapshot:
+        """Swap in a snapshot of everything (not from segments), numbered as the next generation."""
         self._generation += 1
-        snapshot = build_index(chunks, self.analyzer, resolve_engine(self.engine, len(chunks)), self._k1, self._b,
-                               terms, self._generation, self._title_weight)
-        self._swap(snapshot)
+        installed = replace(snapshot, generation=self._generation)
+        self._swap(installed)
         self._fields = None  # built again, from this snapshot, when the next update needs them
-        return snapshot
+        return installed
 
     @property
     def generation(self) -> int:
@@ -264,23 +272,14 @@ class Index:
 
     def install_engines(self, documents: Mapping[DocumentKey, tuple[Chunk, ...]], body: BM25Engine, titles: BM25Engine) -> IndexSnapshot:
         """A snapshot of `documents` scored by engines loaded from disk (terms from the store)."""
-        chunks = [c for key in documents for c in documents[key]]
-        cache = {key: self._terms(key, chunks_) for key, chunks_ in documents.items()}
-        self._terms_cache = cache
-        terms = [t for key in documents for t in cache[key]]
-        self._generation += 1
-        snapshot = IndexSnapshot(tuple(chunks), TermSets(terms), body, self._generation,
-                                 self._k1, self._b, titles, self._title_weight)
-        self._swap(snapshot)
-        self._fields = None
-        return snapshot
+        chunks, terms, self._terms_cache = self._collect(documents)
+        return self._install_fresh(IndexSnapshot(tuple(chunks), TermSets(terms), body, 0, self._k1, self._b, titles,
+                                                 self._title_weight))
 
     def build(self, documents: Mapping[DocumentKey, tuple[Chunk, ...]]) -> IndexSnapshot:
         """A full snapshot of `documents`, not installed: the background merge builds it outside the
         retriever's lock and installs it with `install`. CPU-bound: call it from a thread."""
-        cache = dict(self._terms_cache)
-        terms = [t for key, chunks in documents.items() for t in (cache.get(key) or self._terms(key, chunks))]
-        chunks = [c for key in documents for c in documents[key]]
+        chunks, terms, _ = self._collect(documents)
         return build_index(chunks, self.analyzer, resolve_engine(self.engine, len(chunks)), self._k1, self._b, terms,
                            0, self._title_weight)
 
@@ -288,9 +287,7 @@ class Index:
         """Swap in a snapshot built by `build` at `generation`, unless the index changed since."""
         if generation != self._generation:
             return False
-        self._generation += 1
-        self._swap(replace(snapshot, generation=self._generation))
-        self._fields = None
+        self._install_fresh(snapshot)
         return True
 
     def _swap(self, snapshot: IndexSnapshot) -> None:
@@ -462,16 +459,22 @@ class Retriever:
         """Run a library change and bring the index in line with it. Call under the lock, in a thread."""
         before = set(self.library.document_chunks())
         report = change()
-        if self.index.snapshot is None:
-            self.index.rebuild(self.library.document_chunks())
-        elif report.any:
-            documents = self.library.document_chunks()
-            added = {key: chunks for key, chunks in documents.items() if key not in before}
-            removed = {source for source, _ in before - set(documents)}
-            if added or removed:
-                self.index.update(added, removed)
-                log.info("index updated: +%d ~%d -%d documents", len(report.added), len(report.changed), len(report.removed))
+        if self._follow(before):
+            log.info("index updated: +%d ~%d -%d documents", len(report.added), len(report.changed), len(report.removed))
         return report
+
+    def _follow(self, before: set[DocumentKey]) -> bool:
+        """Bring the index in line with the library, which held the documents `before` when the index last
+        matched it: incrementally, or whole the first time. True when the index changed."""
+        documents = self.library.document_chunks()
+        if self.index.snapshot is None:
+            self.index.rebuild(documents)
+            return True
+        added = {key: chunks for key, chunks in documents.items() if key not in before}
+        removed = {source for source, _ in before - set(documents)}
+        if added or removed:
+            self.index.update(added, removed)
+        return bool(added or removed)
 
     def _after(self, report: ScanReport) -> None:
         """After a change: rebuild the engine in the background, and keep the store current."""
@@ -533,17 +536,11 @@ class Retriever:
         return outcome
 
     def _commit(self, prepared: PreparedUpload) -> UploadOutcome:
-        before = dict(self.library.document_chunks())
+        before = set(self.library.document_chunks())
         outcome = self.library.commit(prepared)
         # Whatever the outcome, the commit caught up with other processes' changes: they reach the index too.
         started = time.perf_counter()
-        documents = self.library.document_chunks()
-        added = {key: chunks for key, chunks in documents.items() if key not in before}
-        removed = {source for source, _ in set(before) - set(documents)}
-        if self.index.snapshot is None:
-            self.index.rebuild(documents)
-        elif added or removed:
-            self.index.update(added, removed)
+        self._follow(before)
         if outcome.status != "added":
             return outcome
         return replace(outcome, index_ms=(time.perf_counter() - started) * 1000)
@@ -555,6 +552,6 @@ class Retriever:
         self._after(ScanReport(removed=(source,)))
 
     def _remove(self, source: str) -> None:
+        before = set(self.library.document_chunks())
         self.library.remove(source)
-        if self.index.snapshot is not None:
-            self.index.update({}, {source})
+        self._follow(before)
