@@ -74,6 +74,7 @@ def test_answer_streams_with_timed_steps_and_sources(page, stack: Stack) -> None
     first = sources.first
     assert "servers/ollama.md" in first.inner_text() and "✓" in first.inner_text()
     first.locator("summary").click()
+    first.locator(".source-passage").wait_for(timeout=10_000)  # a passage renders once its row opens
     assert "Ollama serves models through an OpenAI-compatible API" in first.inner_text()
     shot(page, "answer")
 
