@@ -447,8 +447,8 @@ def _settings_widgets(choices: ChatChoices) -> list[InputWidget]:
         _slider("small_max_tokens", "phi-4-mini max tokens", choices.small_max_tokens),
         _slider("large_max_tokens", "gpt-oss-20b max tokens (it reasons first: leave room)", choices.large_max_tokens),
         _slider("min_answer_tokens", "Escalate drafts shorter than (tokens)", choices.min_answer_tokens),
-        _slider("min_coverage", "Escalate when retrieval coverage is below", choices.min_coverage),
-        _slider("skip_draft_coverage", "Skip the draft when coverage is below", choices.skip_draft_coverage),
+        _slider("min_support", "Escalate when retrieval support is below (probability)", choices.min_support),
+        _slider("skip_draft_support", "Skip the draft when support is below (probability)", choices.skip_draft_support),
     ]
 
 
@@ -868,7 +868,8 @@ class _AnswerView:
 
     async def on(self, event: object) -> None:
         if isinstance(event, Retrieved):
-            await self.step(f"retrieve · {format_ms(event.ms)}", _retrieval_summary(event), type="retrieval", icon="search")
+            await self.step(f"retrieve · support {event.result.signals.support:.0%} · {format_ms(event.ms)}",
+                            _retrieval_summary(event), type="retrieval", icon="search")
         elif isinstance(event, StageFinished):
             await self.step(f"{event.name} · {format_ms(event.ms)}", md.plain(event.detail), icon=STAGE_ICONS.get(event.name, "timer"))
         elif isinstance(event, ModelStarted):
@@ -1024,10 +1025,12 @@ class _AnswerView:
         await self.batcher.close()
         anchor = f"source-{self.message.id}"
         lines = [md.link_citations(md.safe_answer(result.text), len(result.sources), anchor)]
+        if not result.grounded and result.runs:  # a model answered an off-topic question from general knowledge
+            lines.insert(0, "**Not from your documents** (general knowledge):\n")
         if result.note:
             lines.append(f"\n> ℹ️ {md.plain(result.note)}")
         footer = f"{result.model}"
-        if result.model != "extractive":
+        if result.runs or result.model not in ("extractive", "off-topic"):
             usage = f"{result.prompt_tokens} + {result.completion_tokens} tokens" + (" (estimated)" if result.usage_estimated else "")
             footer += f" · {result.mode} mode · {usage} · ${result.cost_usd:.6f} (hypothetical)"
             if result.escalated:
@@ -1053,7 +1056,7 @@ class _AnswerView:
         await self.message.update()
 
 
-STAGE_ICONS = {"build prompt": "file-text", "extract": "quote"}
+STAGE_ICONS = {"build prompt": "file-text", "extract": "quote", "off topic": "circle-slash"}
 
 
 class _CompareView(_AnswerView):
@@ -1139,8 +1142,9 @@ def _retrieval_summary(event: Retrieved) -> str:
     s = event.result.signals
     lines = [
         f"query: {md.code(repr(event.query))}",
-        f"top score {s.top_score:.2f}, margin {s.margin:.2f}, coverage {s.coverage:.0%} "
-        f"(idf-weighted {s.weighted_coverage:.0%}) of {s.query_terms} terms",
+        f"support {s.support:.0%} (estimated chance the documents answer this question)",
+        f"top score {s.top_score:.2f} ({s.normalized_top:.0%} of the highest possible), margin {s.margin:.2f}, "
+        f"coverage {s.coverage:.0%} (idf-weighted {s.weighted_coverage:.0%}) of {s.query_terms} terms",
     ]
     lines += [f"{p.rank}. {md.code(p.chunk.location)} · score {p.score:.2f}" for p in event.result.passages]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from rag.cli_history import export, users
+from rag.cli_support import bench_support, calibrate
 from rag.config import Settings, load_settings
 from rag.engines import ENGINES
 from rag.errors import RagError
@@ -174,14 +175,15 @@ def _documents_table(documents: list[DocumentInfo]) -> str:
 def search(query: str, k: int | None, engine: str | None, as_json: bool, corpus_dir: Path | None) -> None:
     """The passages the app would retrieve for QUERY, with provenance, scores and support signals."""
     settings = _settings(engine=engine, corpus_dir=corpus_dir)
-    retriever = build_retriever(settings)
     from rag.retrieval import search_index
 
     try:
+        retriever = build_retriever(settings)
         retriever.warm_up()
         snapshot = retriever.snapshot
         assert snapshot is not None
-        result = search_index(snapshot, retriever.analyzer, query, k or settings.top_k)
+        result = search_index(snapshot, retriever.analyzer, query, k or settings.top_k,
+                              model=retriever.index.support_model)
     except RagError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -217,7 +219,7 @@ def _search_text(result: SearchResult) -> str:
         return f"No passage matches {result.query!r} (terms: {', '.join(result.analysed_terms) or 'none'})."
     s = result.signals
     lines = [
-        f"top score {s.top_score:.2f}  margin {s.margin:.2f} ({s.relative_margin:.0%})  "
+        f"support {s.support:.0%}  top score {s.top_score:.2f}  margin {s.margin:.2f} ({s.relative_margin:.0%})  "
         f"coverage {s.coverage:.0%} of {s.query_terms} terms"
     ]
     for p in result.passages:
@@ -267,7 +269,7 @@ async def _ask(settings: Settings, question: str, as_json: bool) -> Answer:
     if as_json:
         click.echo(json.dumps(answer_json(answer), indent=2))
     else:
-        if answer.model == "extractive":
+        if answer.model in ("extractive", "off-topic"):
             click.echo(answer.text)
         else:
             click.echo()
@@ -283,7 +285,8 @@ def _render_event(event: object) -> None:
     err = functools.partial(click.echo, err=True)
     if isinstance(event, Retrieved):
         s = event.result.signals
-        err(f"retrieve · {event.ms:.0f} ms · {len(event.result.passages)} passages · coverage {s.weighted_coverage:.0%}")
+        err(f"retrieve · {event.ms:.0f} ms · {len(event.result.passages)} passages · support {s.support:.0%} · "
+            f"coverage {s.weighted_coverage:.0%}")
     elif isinstance(event, StageFinished):
         err(f"{event.name} · {event.ms:.0f} ms · {event.detail}")
     elif isinstance(event, ModelStarted):
@@ -325,6 +328,7 @@ def answer_json(answer: Answer) -> dict[str, object]:
         "cost_usd": answer.cost_usd,
         "draft": answer.draft,
         "note": answer.note,
+        "grounded": answer.grounded,
     }
 
 
@@ -600,6 +604,8 @@ def bench_overhead(runs: int, tokens: int, ttft_ms: float, rate: float, as_json:
 
 cli.add_command(users)
 cli.add_command(export)
+cli.add_command(calibrate)
+bench.add_command(bench_support)
 
 
 def main() -> None:

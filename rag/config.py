@@ -40,8 +40,8 @@ BOUNDS: dict[str, Bound] = {
     "small_max_tokens": Bound(16, 32768, 16),
     "large_max_tokens": Bound(64, 65536, 64),
     "min_answer_tokens": Bound(0, 500, 1),
-    "min_coverage": Bound(0, 1, 0.05),
-    "skip_draft_coverage": Bound(0, 1, 0.05),
+    "min_support": Bound(0, 1, 0.05),
+    "skip_draft_support": Bound(0, 1, 0.05),
 }
 
 
@@ -112,11 +112,22 @@ class Settings(BaseSettings):
 
     # --- escalation -------------------------------------------------------------------------------
     min_answer_tokens: int = Field(12, ge=BOUNDS["min_answer_tokens"].low, le=BOUNDS["min_answer_tokens"].high, description="Drafts shorter than this escalate.")
-    min_coverage: float = Field(0.5, ge=BOUNDS["min_coverage"].low, le=BOUNDS["min_coverage"].high, description="Share of query terms the top passage must hold.")
+    # Support thresholds are probabilities: the estimated chance that the documents answer the question
+    # (rag/support.py; fitted by `rag calibrate`, measured by `rag bench support`, BENCHMARKS.md).
+    min_support: float = Field(0.4, ge=BOUNDS["min_support"].low, le=BOUNDS["min_support"].high,
+                               description="A draft escalates when retrieval support is below this.")
     min_top_score: float = Field(0.0, ge=0, description="Top BM25 score below this is weak support (0 = off).")
-    skip_draft_coverage: float = Field(
-        0.2, ge=BOUNDS["skip_draft_coverage"].low, le=BOUNDS["skip_draft_coverage"].high, description="Below this coverage the draft is skipped: straight to the large model."
+    skip_draft_support: float = Field(
+        0.15, ge=BOUNDS["skip_draft_support"].low, le=BOUNDS["skip_draft_support"].high,
+        description="Below this support the draft is skipped: straight to the large model.",
     )
+    off_topic_support: float = Field(0.03, ge=0, le=1, description="Below this support the documents do not cover the question.")
+    off_topic: Literal["refuse", "general"] = Field(
+        "refuse", description="Off-topic questions: refuse (say the documents do not cover them) or general (a model "
+        "answers from general knowledge, labelled 'not from your documents').",
+    )
+    min_draft_support: float = Field(0.5, ge=0, le=1, description="Share of a draft the passages it cites must support.")
+    support_model: Path | None = Field(None, description="Coefficients from `rag calibrate --out` (default: the shipped ones).")
     min_mean_logprob: float = Field(-1.5, le=0, description="Mean token logprob below this escalates.")
 
     # --- history and sign-in -----------------------------------------------------------------------

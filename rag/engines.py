@@ -163,9 +163,10 @@ class BM25sEngine:
     def idf(self, term: str) -> float:
         """Lucene idf of a term; a term absent from the corpus gets the idf of df = 0 (the maximum)."""
         token = None if self._empty else self._bm25.vocab_dict.get(term)
-        if token is None:
+        indptr = None if token is None else self._bm25.scores["indptr"]  # CSC column pointers: postings = df
+        # bm25s keeps "" in its vocabulary as a padding token past the last column: no document holds it.
+        if token is None or indptr is None or token + 1 >= len(indptr):
             return lucene_idf(0, self._size)
-        indptr = self._bm25.scores["indptr"]  # CSC column pointers: the postings of a term are its df
         return lucene_idf(int(indptr[token + 1] - indptr[token]), self._size)
 
 

@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from rag.types import SupportSignals
 
 
+OffTopic = Literal["refuse", "general"]
+
+
 @dataclass(frozen=True)
 class Policy:
-    """Thresholds (built from Settings by `rag.options.policy`)."""
+    """Thresholds (built from Settings by `rag.options.policy`). Support thresholds are probabilities
+    (`SupportSignals.support`: the estimated chance that the documents answer the question)."""
 
     min_answer_tokens: int = 12
-    min_coverage: float = 0.5
+    min_support: float = 0.4
     min_top_score: float = 0.0
-    skip_draft_coverage: float = 0.2
+    skip_draft_support: float = 0.15
     min_mean_logprob: float = -1.5
+    off_topic_support: float = 0.03  # below: the documents do not cover the question
+    off_topic: OffTopic = "refuse"  # ... and then: say so, or let a model answer from general knowledge
+    min_draft_support: float = 0.5  # share of a draft's content the passages it cites must support
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class DraftSignals:
     mean_logprob: float | None = None  # None: the server gave no logprobs
     sources: int = 1  # how many sources the prompt held (0: nothing was retrieved)
     chosen_sources: bool = False  # the user picked the documents (attached them): retrieval is not judged
+    draft_support: float | None = None  # share of the draft supported by its passages (None: not measured)
 
 
 @dataclass(frozen=True)
@@ -49,10 +58,10 @@ def retrieval_weakness(signals: SupportSignals, policy: Policy) -> list[str]:
     if signals.top_score <= 0:
         return ["no passage matches the question"]
     reasons = []
-    if signals.weighted_coverage < policy.min_coverage:
+    if signals.support < policy.min_support:
         reasons.append(
-            f"weak retrieval support: the best passage covers {signals.weighted_coverage:.0%} of the question "
-            f"(threshold {policy.min_coverage:.0%})"
+            f"weak retrieval support: {signals.support:.0%} estimated chance the documents answer this "
+            f"(threshold {policy.min_support:.0%}; the best passage covers {signals.weighted_coverage:.0%} of the question)"
         )
     if policy.min_top_score > 0 and signals.top_score < policy.min_top_score:
         reasons.append(f"low retrieval score {signals.top_score:.2f} (threshold {policy.min_top_score:.2f})")
@@ -63,15 +72,28 @@ def decide_before_draft(signals: SupportSignals, policy: Policy) -> Decision:
     """Skip the draft when support is so weak that a small-model draft would be pointless."""
     if signals.top_score <= 0:
         return Decision(True, ("no passage matches the question: a draft would only refuse",))
-    if signals.weighted_coverage < policy.skip_draft_coverage:
+    if signals.support < policy.skip_draft_support:
         return Decision(
             True,
             (
-                f"retrieval support too weak for a draft: the best passage covers "
-                f"{signals.weighted_coverage:.0%} of the question (threshold {policy.skip_draft_coverage:.0%})",
+                f"retrieval support too weak for a draft: {signals.support:.0%} estimated chance the documents "
+                f"answer this (threshold {policy.skip_draft_support:.0%})",
             ),
         )
     return Decision(False)
+
+
+def off_topic(signals: SupportSignals, policy: Policy, focused: bool) -> str | None:
+    """Why the documents do not cover the question at all, or None when they might.
+
+    Not judged when the user chose the documents (attached them): then they are the subject.
+    """
+    if focused or signals.support >= policy.off_topic_support:
+        return None
+    if signals.top_score <= 0:
+        return "no passage of the documents matches the question"
+    return (f"the documents do not cover this question ({signals.support:.0%} estimated chance they answer it, "
+            f"threshold {policy.off_topic_support:.0%})")
 
 
 def decide(signals: DraftSignals, policy: Policy) -> Decision:
@@ -85,6 +107,10 @@ def decide(signals: DraftSignals, policy: Policy) -> Decision:
         reasons.append("draft cites no source")
     if not signals.chosen_sources:
         reasons.extend(retrieval_weakness(signals.retrieval, policy))
+    if (signals.draft_support is not None and not signals.refuses
+            and signals.draft_support < policy.min_draft_support):
+        reasons.append(f"draft poorly supported: only {signals.draft_support:.0%} of its content is found in the "
+                       f"passages it cites (threshold {policy.min_draft_support:.0%})")
     if signals.mean_logprob is not None and signals.mean_logprob < policy.min_mean_logprob:
         reasons.append(f"low confidence (mean token logprob {signals.mean_logprob:.2f}, threshold {policy.min_mean_logprob:.2f})")
     return Decision(bool(reasons), tuple(reasons))

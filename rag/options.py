@@ -102,10 +102,13 @@ def policy(settings: Settings) -> Policy:
     """The escalation thresholds the settings ask for."""
     return Policy(
         min_answer_tokens=settings.min_answer_tokens,
-        min_coverage=settings.min_coverage,
+        min_support=settings.min_support,
         min_top_score=settings.min_top_score,
-        skip_draft_coverage=settings.skip_draft_coverage,
+        skip_draft_support=settings.skip_draft_support,
         min_mean_logprob=settings.min_mean_logprob,
+        off_topic_support=settings.off_topic_support,
+        off_topic=settings.off_topic,
+        min_draft_support=settings.min_draft_support,
     )
 
 
@@ -140,15 +143,15 @@ class ChatChoices:
     small_max_tokens: int = 512
     large_max_tokens: int = 2048
     min_answer_tokens: int = 12
-    min_coverage: float = 0.5
-    skip_draft_coverage: float = 0.2
+    min_support: float = 0.4
+    skip_draft_support: float = 0.15
 
     @classmethod
     def of(cls, options: AnswerOptions) -> ChatChoices:
         """The choices that reproduce `options` (the start of every chat)."""
         p = options.policy
         return cls(options.mode, options.temperature, options.top_k, options.small_max_tokens,
-                   options.large_max_tokens, p.min_answer_tokens, p.min_coverage, p.skip_draft_coverage)
+                   options.large_max_tokens, p.min_answer_tokens, p.min_support, p.skip_draft_support)
 
     @property
     def side_by_side(self) -> bool:
@@ -186,6 +189,6 @@ class ChatChoices:
             top_k=self.top_k,
             small_max_tokens=self.small_max_tokens,
             large_max_tokens=self.large_max_tokens,
-            policy=replace(base.policy, min_answer_tokens=self.min_answer_tokens, min_coverage=self.min_coverage,
-                           skip_draft_coverage=self.skip_draft_coverage),
+            policy=replace(base.policy, min_answer_tokens=self.min_answer_tokens, min_support=self.min_support,
+                           skip_draft_support=self.skip_draft_support),
         )

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Protocol
 
 from rag.analysis import Analyzer
 from rag.errors import ModelError, ModelUnavailable
-from rag.escalation import DraftSignals, cited_sources, decide, refuses
+from rag.escalation import DraftSignals, cited_sources, decide, off_topic, refuses
 from rag.extractive import extract_answer
+from rag.grounding import draft_support
 from rag.models import ChatModel, ModelDelta
 from rag.options import AnswerOptions
-from rag.prompt import Prompt, Turn, build_prompt, retrieval_query
-from rag.routing import after_large_failure, after_small, plan
+from rag.prompt import Prompt, Turn, build_prompt, general_prompt, retrieval_query
+from rag.routing import after_large_failure, after_small, general_knowledge_model, plan
 from rag.tokens import Tokenizer
 from rag.types import (
     Answer,
@@ -43,6 +45,7 @@ from rag.types import (
     SearchResult,
     SourceRef,
     StageFinished,
+    SupportSignals,
     TokenDelta,
 )
 
@@ -120,6 +123,14 @@ class Pipeline:
         yield retrieved
         result = retrieved.result
 
+        t = self._clock()
+        uncovered = off_topic(result.signals, opts.policy, bool(focus))
+        if uncovered is not None:
+            timings["off_topic"] = self._ms(t)
+            async for event in self._off_topic(question, history, opts, timings, started, uncovered, result.signals):
+                yield event
+            return
+
         models: dict[Kind, ChatModel | None] = {
             "small": await self._models.get("small") if opts.mode in ("auto", "small") else None,
             "large": await self._models.get("large") if opts.mode in ("auto", "large") else None,
@@ -159,7 +170,8 @@ class Pipeline:
             if isinstance(final, ModelFinished):
                 draft = final
                 draft_cited = cited_sources(draft.generation.text, len(prompt.sources))
-                verdict = decide(self._signals(draft.generation, prompt, result, draft_cited, bool(focus)), opts.policy)
+                verdict = decide(self._signals(draft.generation, prompt, result, draft_cited, bool(focus), question),
+                                 opts.policy)
             failure = final.reason if isinstance(final, ModelFailed) else None
             step = after_small(opts.mode, large is not None, verdict, failure, small_alias)
             timings["escalate"] = self._ms(t) if verdict is not None else 0.0
@@ -223,6 +235,61 @@ class Pipeline:
             reasoning=generation.reasoning,
             note=" ".join(notes) or None,
             runs=runs,
+        )
+
+    async def _off_topic(
+        self, question: str, history: Sequence[Turn], opts: AnswerOptions, timings: dict[str, float],
+        started: float, why: str, signals: SupportSignals,
+    ) -> AsyncIterator[PipelineEvent]:
+        """The documents do not cover the question: say so, or (RAG_OFF_TOPIC=general) let a model answer
+        from general knowledge, labelled as not from the documents."""
+        general = opts.policy.off_topic == "general"
+        yield StageFinished("off topic", timings["off_topic"],
+                            why + (": answering from general knowledge" if general else ": not answered"))
+        answer = partial(Answer, mode=opts.mode, escalated=False, reasons=(), sources=(), cited=(), grounded=False)
+        kind: Kind | None = None
+        if general:
+            has = {k: await self._models.get(k) for k in ("small", "large")}
+            kind = general_knowledge_model(opts.mode, has["small"] is not None, has["large"] is not None)
+        if kind is None:
+            timings["total"] = self._ms(started)
+            suffix = "" if not general else " No model is available to answer from general knowledge."
+            yield answer(
+                text=f"Your documents do not cover this question, so I have not answered it.{suffix}\n\n"
+                     "Ask about something they contain, or add a document that covers it.",
+                model="off-topic", model_id="", backend="embedded", timings_ms=MappingProxyType(dict(timings)),
+                prompt_tokens=0, completion_tokens=0, usage_estimated=False, cost_usd=0.0,
+                note=f"Estimated support {signals.support:.0%}, below the off-topic threshold "
+                     f"{opts.policy.off_topic_support:.0%}." + ("" if general else " RAG_OFF_TOPIC=general lets a model "
+                     "answer such questions from general knowledge, labelled as not from your documents."),
+            )
+            return
+        t = self._clock()
+        prompt = general_prompt(question, history, self._tokenizer, opts.context_tokens, opts.history_turns)
+        timings["build_prompt"] = self._ms(t)
+        yield StageFinished("build prompt", timings["build_prompt"],
+                            f"general knowledge, {prompt.history_turns} earlier turns, {prompt.tokens} tokens")
+        models = {kind: await self._models.get(kind)}
+        final: Outcome = None
+        async for event in self._generate("final", kind, models, prompt, opts, timings):
+            yield event
+            final = outcome_of(event, final)
+        timings["total"] = self._ms(started)
+        if not isinstance(final, ModelFinished):
+            yield answer(
+                text="Your documents do not cover this question, and the model that would have answered from "
+                     f"general knowledge failed: {final.message if final else 'no answer'}",
+                model="off-topic", model_id="", backend="embedded", timings_ms=MappingProxyType(dict(timings)),
+                prompt_tokens=0, completion_tokens=0, usage_estimated=False, cost_usd=0.0,
+            )
+            return
+        g = final.generation
+        yield answer(
+            text=g.text, model=g.alias, model_id=g.model_id, backend=g.endpoint,
+            timings_ms=MappingProxyType(dict(timings)), prompt_tokens=g.prompt_tokens,
+            completion_tokens=g.completion_tokens, usage_estimated=g.usage_estimated, cost_usd=final.cost_usd,
+            reasoning=g.reasoning, runs=(final,),
+            note=f"Not from your documents: {g.alias} answered from general knowledge ({why}).",
         )
 
     async def compare(
@@ -381,8 +448,10 @@ class Pipeline:
         )
 
     def _signals(
-        self, generation: Generation, prompt: Prompt, result: SearchResult, cited: tuple[int, ...], focused: bool
+        self, generation: Generation, prompt: Prompt, result: SearchResult, cited: tuple[int, ...], focused: bool,
+        question: str,
     ) -> DraftSignals:
+        checked = draft_support(generation.text, prompt.sources, question, self._analyzer)
         return DraftSignals(
             retrieval=result.signals,
             answer_tokens=self._tokenizer.count(generation.text),
@@ -391,6 +460,7 @@ class Pipeline:
             mean_logprob=generation.mean_logprob,
             sources=len(prompt.sources),
             chosen_sources=focused,
+            draft_support=checked.share if checked is not None else None,
         )
 
     def _ms(self, since: float) -> float:

@@ -70,13 +70,7 @@ def build_prompt(
             chosen.append(passage)
             blocks.append(block)
             remaining -= cost
-    turns: list[Turn] = []
-    for turn in reversed(list(history)[-max_history_turns:] if max_history_turns else []):
-        cost = tokenizer.count(turn.question) + tokenizer.count(turn.answer) + 2 * _MESSAGE_OVERHEAD
-        if cost > remaining:
-            break
-        turns.insert(0, turn)
-        remaining -= cost
+    turns, remaining = _recent_turns(history, tokenizer, remaining, max_history_turns)
 
     messages: list[dict[str, str]] = [{"role": "system", "content": SYSTEM_PROMPT}]
     for turn in turns:
@@ -89,6 +83,18 @@ def build_prompt(
         user = f"Sources: none were found for this question.\n\nQuestion: {question}"
     messages.append({"role": "user", "content": user})
     return Prompt(tuple(messages), tuple(chosen), budget - remaining, len(turns))
+
+
+def _recent_turns(history: Sequence[Turn], tokenizer: Tokenizer, remaining: int, most: int) -> tuple[list[Turn], int]:
+    """The most recent whole turns (at most `most`) that fit in `remaining` tokens, and what is left."""
+    turns: list[Turn] = []
+    for turn in reversed(list(history)[-most:] if most else []):
+        cost = tokenizer.count(turn.question) + tokenizer.count(turn.answer) + 2 * _MESSAGE_OVERHEAD
+        if cost > remaining:
+            break
+        turns.insert(0, turn)
+        remaining -= cost
+    return turns, remaining
 
 
 def _source_block(number: int, passage: Passage) -> str:
@@ -152,3 +158,21 @@ def retrieval_query(question: str, history: Sequence[Turn]) -> str:
     if _ANAPHORA.search(question) or len(content_words) < 3:
         return f"{history[-1].question}\n{question}"
     return question
+
+
+GENERAL_PROMPT = """The user's documents do not cover this question, and the user has allowed answers from general knowledge.
+Answer from your general knowledge, concisely and directly. Do not cite sources and do not pretend the answer
+comes from the user's documents. If you are not sure, say so. Answer in the language of the question."""
+
+
+def general_prompt(
+    question: str, history: Sequence[Turn], tokenizer: Tokenizer, budget: int, max_history_turns: int = 3
+) -> Prompt:
+    """The prompt for an off-topic question answered from general knowledge: no sources, recent turns."""
+    remaining = budget - tokenizer.count(GENERAL_PROMPT) - tokenizer.count(question) - 2 * _MESSAGE_OVERHEAD
+    turns, remaining = _recent_turns(history, tokenizer, remaining, max_history_turns)
+    messages: list[dict[str, str]] = [{"role": "system", "content": GENERAL_PROMPT}]
+    for turn in turns:
+        messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
+    messages.append({"role": "user", "content": question})
+    return Prompt(tuple(messages), (), budget - remaining, len(turns))

@@ -22,6 +22,7 @@ from rag.analysis import Analyzer
 from rag.corpus import DocumentKey, ScanReport
 from rag.engines import ENGINES, BM25Engine, build_engine, resolve_engine, top_k
 from rag.segments import Postings, SegmentedEngine, SegmentedField
+from rag.support import SIGNAL_DEPTH, SupportModel, predictors, shipped_model
 from rag.store import DocumentStore, EngineStore, StoredDocument
 from rag.library import DocumentLibrary, PreparedUpload, UploadOutcome
 from rag.types import Chunk, DocumentInfo, Passage, SearchResult, SupportSignals
@@ -114,7 +115,12 @@ TITLE_B = 0.0
 
 
 def search_index(
-    snapshot: IndexSnapshot, analyzer: Analyzer, query: str, k: int, sources: frozenset[str] | None = None
+    snapshot: IndexSnapshot,
+    analyzer: Analyzer,
+    query: str,
+    k: int,
+    sources: frozenset[str] | None = None,
+    model: SupportModel | None = None,
 ) -> SearchResult:
     """The k best passages for `query` and the support signals. CPU-bound and pure.
 
@@ -123,11 +129,13 @@ def search_index(
     the file I attached" still gets the file's opening passages.
     """
     if sources is not None:
-        return _search_within(snapshot, analyzer, query, k, sources)
+        return _search_within(snapshot, analyzer, query, k, sources, model)
     query_terms = analyzer.query_terms(query)
-    hits = _top(snapshot, query_terms, k) if query_terms else []
-    passages = tuple(Passage(snapshot.chunks[i], score, rank) for rank, (i, score) in enumerate(hits, start=1))
-    return SearchResult(query, passages, support_signals(query_terms, hits, snapshot), tuple(query_terms))
+    # The support predictors read the distribution of the best SIGNAL_DEPTH scores, not just the k shown.
+    hits = _top(snapshot, query_terms, max(k, SIGNAL_DEPTH)) if query_terms else []
+    passages = tuple(Passage(snapshot.chunks[i], score, rank) for rank, (i, score) in enumerate(hits[:k], start=1))
+    signals = support_signals(query_terms, hits, snapshot, model or shipped_model())
+    return SearchResult(query, passages, signals, tuple(query_terms))
 
 
 def _top(snapshot: IndexSnapshot, query_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
@@ -142,13 +150,14 @@ def _top(snapshot: IndexSnapshot, query_terms: Sequence[str], k: int) -> list[tu
 
 
 def _search_within(
-    snapshot: IndexSnapshot, analyzer: Analyzer, query: str, k: int, sources: frozenset[str]
+    snapshot: IndexSnapshot, analyzer: Analyzer, query: str, k: int, sources: frozenset[str],
+    model: SupportModel | None,
 ) -> SearchResult:
     chosen = [c for i, c in enumerate(snapshot.chunks)
               if c.source in sources and (snapshot.live is None or snapshot.live[i])]
     engine = snapshot.engine.name if snapshot.engine.name in ENGINES else "auto"  # a segmented snapshot
     sub = build_index(chosen, analyzer, engine, snapshot.k1, snapshot.b, title_weight=snapshot.title_weight)
-    result = search_index(sub, analyzer, query, k)
+    result = search_index(sub, analyzer, query, k, model=model)
     passages = list(result.passages)
     seen = {(p.chunk.source, p.chunk.index) for p in passages}
     for chunk in chosen:
@@ -160,9 +169,10 @@ def _search_within(
 
 
 def support_signals(
-    query_terms: Sequence[str], hits: Sequence[tuple[int, float]], snapshot: IndexSnapshot
+    query_terms: Sequence[str], hits: Sequence[tuple[int, float]], snapshot: IndexSnapshot, model: SupportModel
 ) -> SupportSignals:
-    """Top score, margin to the second, and the share of query terms found in the top passage."""
+    """Top score, margin to the second, the share of query terms found in the top passage, the support
+    predictors over the best scores (`hits`, best first) and `support` from `model`."""
     if not hits:
         return SupportSignals.empty(len(query_terms))
     top_index, top_score = hits[0]
@@ -171,15 +181,32 @@ def support_signals(
     matched = tuple(t for t in query_terms if t in present)
     weights = {t: snapshot.engine.idf(t) for t in query_terms}
     total_weight = sum(weights.values())
+    unseen = snapshot.engine.idf("")  # "" is never a term: the idf of a term no document holds
+    known = sum(w for w in weights.values() if w < unseen - 1e-9)
+    # Every term at saturation (tf -> inf gives tf·(k1+1)/(tf+norm) -> k1+1), in both fields.
+    max_score = (snapshot.k1 + 1) * total_weight
+    if snapshot.titles is not None and snapshot.title_weight > 0:
+        max_score += snapshot.title_weight * (snapshot.k1 + 1) * sum(snapshot.titles.idf(t) for t in query_terms)
+    coverage = len(matched) / len(query_terms) if query_terms else 0.0
+    weighted = sum(weights[t] for t in matched) / total_weight if total_weight > 0 else 0.0
+    values = predictors([s for _, s in hits], max_score, coverage, weighted,
+                        known / total_weight if total_weight > 0 else 0.0, len(query_terms))
     return SupportSignals(
         top_score=top_score,
         second_score=second,
         margin=top_score - second,
         relative_margin=(top_score - second) / top_score if top_score > 0 else 0.0,
-        coverage=len(matched) / len(query_terms) if query_terms else 0.0,
-        weighted_coverage=sum(weights[t] for t in matched) / total_weight if total_weight > 0 else 0.0,
+        coverage=coverage,
+        weighted_coverage=weighted,
         query_terms=len(query_terms),
         matched_terms=matched,
+        support=model.predict(values),
+        max_score=max_score,
+        normalized_top=values["normalized_top"],
+        nqc=values["nqc"],
+        wig=values["wig"],
+        skew=values["skew"],
+        known_share=values["known_share"],
     )
 
 
@@ -207,8 +234,17 @@ class SearchIndex(Protocol):
 class Index:
     """BM25 over the library's chunks: immutable snapshots, swapped whole; analysed terms cached per document."""
 
-    def __init__(self, analyzer: Analyzer, engine: str, k1: float, b: float, title_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        engine: str,
+        k1: float,
+        b: float,
+        title_weight: float = 0.0,
+        support_model: SupportModel | None = None,
+    ) -> None:
         self.analyzer = analyzer
+        self.support_model = support_model  # None: the shipped coefficients
         self.engine = engine
         self._k1 = k1
         self._b = b
@@ -372,7 +408,7 @@ class Index:
         snapshot = self._snapshot
         if snapshot is None:
             return SearchResult(query, (), SupportSignals.empty(len(self.analyzer.query_terms(query))))
-        return search_index(snapshot, self.analyzer, query, k, sources)
+        return search_index(snapshot, self.analyzer, query, k, sources, self.support_model)
 
 
 class Retriever:

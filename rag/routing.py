@@ -47,6 +47,16 @@ def plan(mode: Mode, has_small: bool, has_large: bool, focused: bool, signals: S
     return Plan("small", role="draft")
 
 
+def general_knowledge_model(mode: Mode, has_small: bool, has_large: bool) -> Kind | None:
+    """Who answers an off-topic question from general knowledge (RAG_OFF_TOPIC=general): the mode's model;
+    in auto mode the large one (no draft: there is nothing in the documents to check it against)."""
+    if mode == "small":
+        return "small" if has_small else None
+    if mode == "large":
+        return "large" if has_large else None
+    return "large" if has_large else "small" if has_small else None
+
+
 @dataclass(frozen=True)
 class AfterSmall:
     """What follows the small model's answer.

@@ -14,6 +14,7 @@ from rag.library import Library
 from rag.options import AnswerOptions, answer_options, parse_limits, upload_limits
 from rag.retrieval import Index, Retriever
 from rag.store import DocumentStore, fingerprint
+from rag.support import SupportModel
 from rag.tokens import LazyTokenizer, get_tokenizer, tokenizer_name
 
 if TYPE_CHECKING:  # the models, the history and the watcher are the app's: `rag search` never imports them
@@ -39,7 +40,8 @@ def build_library(settings: Settings) -> Library:
 def build_retriever(settings: Settings, library: Library | None = None) -> Retriever:
     """The library and its index; not yet scanned (call `warm_up()`, from a thread in the app)."""
     analyzer = Analyzer()
-    index = Index(analyzer, settings.engine, settings.bm25_k1, settings.bm25_b, settings.title_weight)
+    model = SupportModel.load(settings.support_model) if settings.support_model else None
+    index = Index(analyzer, settings.engine, settings.bm25_k1, settings.bm25_b, settings.title_weight, model)
     return Retriever(library or build_library(settings), index, analyzer, document_store(settings))
 
 

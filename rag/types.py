@@ -91,6 +91,9 @@ class SupportSignals:
     `weighted_coverage` weighs each term by its idf, so question words found everywhere ("which", "does")
     count little and a rare term the corpus lacks counts most. `margin` is the top score minus the second;
     `relative_margin` is that margin divided by the top score.
+
+    `support` is what the policy reads: the estimated probability that the corpus answers the question,
+    from a model over the scale-free predictors that follow it (`rag.support`, fitted by `rag calibrate`).
     """
 
     top_score: float
@@ -101,10 +104,17 @@ class SupportSignals:
     weighted_coverage: float
     query_terms: int
     matched_terms: tuple[str, ...] = ()
+    support: float = 0.0
+    max_score: float = 0.0  # the highest score the question could reach in this corpus
+    normalized_top: float = 0.0
+    nqc: float = 0.0
+    wig: float = 0.0
+    skew: float = 0.0
+    known_share: float = 0.0  # idf-weighted share of the question's terms found anywhere in the corpus
 
     @classmethod
     def empty(cls, query_terms: int = 0) -> SupportSignals:
-        """Signals for a query nothing matched."""
+        """Signals for a query nothing matched: no support."""
         return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, query_terms, ())
 
 
@@ -261,6 +271,7 @@ class Answer:
     reasoning: str = ""
     note: str | None = None  # e.g. why an escalation did not improve the draft
     runs: tuple[ModelFinished, ...] = ()  # every model request that completed, in order
+    grounded: bool = True  # False: the documents do not cover the question (refused, or general knowledge)
 
 
 @dataclass(frozen=True)

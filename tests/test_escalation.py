@@ -2,12 +2,12 @@ from dataclasses import replace
 
 import pytest
 
-from rag.escalation import DraftSignals, Policy, cited_sources, decide, decide_before_draft, refuses
+from rag.escalation import DraftSignals, Policy, cited_sources, decide, decide_before_draft, off_topic, refuses
 from rag.types import SupportSignals
 
-STRONG = SupportSignals(8.0, 4.0, 4.0, 0.5, 1.0, 0.9, 4, ("a", "b", "c", "d"))
-WEAK = replace(STRONG, coverage=0.25, weighted_coverage=0.3)
-HOPELESS = replace(STRONG, coverage=0.1, weighted_coverage=0.1)
+STRONG = SupportSignals(8.0, 4.0, 4.0, 0.5, 1.0, 0.9, 4, ("a", "b", "c", "d"), support=0.85)
+WEAK = replace(STRONG, coverage=0.25, weighted_coverage=0.3, support=0.3)
+HOPELESS = replace(STRONG, coverage=0.1, weighted_coverage=0.1, support=0.1)
 NOTHING = SupportSignals.empty(3)
 GOOD = DraftSignals(STRONG, answer_tokens=40, refuses=False, cites_source=True)
 POLICY = Policy()
@@ -23,7 +23,7 @@ POLICY = Policy()
         (replace(GOOD, cites_source=False), POLICY, True, ["cites no source"]),
         (replace(GOOD, cites_source=False, sources=0, retrieval=STRONG), POLICY, False, []),
         (replace(GOOD, retrieval=WEAK), POLICY, True, ["weak retrieval support", "30%"]),
-        (replace(GOOD, retrieval=WEAK), replace(POLICY, min_coverage=0.3), False, []),
+        (replace(GOOD, retrieval=WEAK), replace(POLICY, min_support=0.3), False, []),
         (replace(GOOD, retrieval=NOTHING), POLICY, True, ["no passage matches"]),
         (GOOD, replace(POLICY, min_top_score=10.0), True, ["low retrieval score 8.00"]),
         (replace(GOOD, mean_logprob=-2.0), POLICY, True, ["low confidence", "-2.00"]),
@@ -37,6 +37,11 @@ POLICY = Policy()
         ),
         (replace(GOOD, answer_tokens=3, refuses=True, cites_source=False, retrieval=WEAK, mean_logprob=-3.0), POLICY, True,
          ["too short", "insufficient", "cites no source", "weak retrieval", "low confidence"]),
+        (replace(GOOD, draft_support=0.3), POLICY, True, ["draft poorly supported: only 30% of its content (threshold 50%)"[:40]]),
+        (replace(GOOD, draft_support=0.5), POLICY, False, []),
+        (replace(GOOD, draft_support=None), POLICY, False, []),  # nothing checkable: no verdict from it
+        (replace(GOOD, draft_support=0.1, refuses=True), POLICY, True, ["insufficient"]),  # a refusal says enough
+        (replace(GOOD, draft_support=0.3), replace(POLICY, min_draft_support=0.2), False, []),
     ],
 )
 def test_decide(signals: DraftSignals, policy: Policy, escalate: bool, reason_fragments: list[str]) -> None:
@@ -87,3 +92,22 @@ def test_refusal_detection(text: str, expected: bool) -> None:
 def test_citations_are_parsed_and_bounded_by_the_sources() -> None:
     assert cited_sources("Port 11434 [1]; see also [3, 2] and [2-4] and [9].", available=4) == (1, 3, 2, 4)
     assert cited_sources("No citation here, only a list [a].", available=3) == ()
+
+
+@pytest.mark.parametrize(
+    ("signals", "focused", "fragment"),
+    [
+        (STRONG, False, None),
+        (HOPELESS, False, None),  # weak but above the off-topic threshold: the large model answers
+        (replace(STRONG, support=0.02), False, "do not cover this question (2% estimated chance"),
+        (replace(STRONG, support=0.02), True, None),  # the user attached the documents: they are the subject
+        (NOTHING, False, "no passage"),
+        (replace(STRONG, support=0.2), False, None),
+    ],
+)
+def test_off_topic(signals: SupportSignals, focused: bool, fragment: str | None) -> None:
+    why = off_topic(signals, POLICY, focused)
+    assert (why is None) is (fragment is None)
+    if fragment:
+        assert why is not None and fragment in why
+    assert off_topic(replace(STRONG, support=0.2), replace(POLICY, off_topic_support=0.25), False) is not None

@@ -23,17 +23,17 @@ def test_every_chat_choice_has_a_bound_and_the_defaults_agree(settings: Settings
 
 
 def test_settings_become_values_in_one_place(corpus_dir: object) -> None:
-    settings = Settings(corpus_dir=corpus_dir, max_file_mb=2, max_upload_files=3, max_corpus_mb=10, min_coverage=0.4,
+    settings = Settings(corpus_dir=corpus_dir, max_file_mb=2, max_upload_files=3, max_corpus_mb=10, min_support=0.4,
                         small_price_in=1.0, small_price_out=2.0, mode="large", top_k=9, _env_file=None)
     assert parse_limits(settings).max_bytes == upload_limits(settings).max_file_bytes == 2 * 2**20
     assert (upload_limits(settings).max_files, upload_limits(settings).max_corpus_bytes) == (3, 10 * 2**20)
-    assert policy(settings).min_coverage == 0.4
+    assert policy(settings).min_support == 0.4
     options = answer_options(settings)
     assert (options.mode, options.top_k, options.policy) == ("large", 9, policy(settings))
     assert (options.prices.small.prompt, options.prices.small.completion) == (1.0, 2.0)
 
 
 def test_clamping_uses_the_bounds() -> None:
-    choices = ChatChoices().updated({"top_k": 0, "large_max_tokens": 10**9, "min_coverage": float("nan"), "temperature": None})
+    choices = ChatChoices().updated({"top_k": 0, "large_max_tokens": 10**9, "min_support": float("nan"), "temperature": None})
     assert choices.top_k == BOUNDS["top_k"].low and choices.large_max_tokens == BOUNDS["large_max_tokens"].high
-    assert choices.min_coverage == ChatChoices().min_coverage and choices.temperature == ChatChoices().temperature
+    assert choices.min_support == ChatChoices().min_support and choices.temperature == ChatChoices().temperature

@@ -1,5 +1,6 @@
 """The pipeline on in-process fakes, with a fake clock: exact timings, every route through it."""
 
+from dataclasses import replace
 
 import pytest
 
@@ -21,7 +22,7 @@ from rag.types import (
     StageFinished,
     TokenDelta,
 )
-from tests.fakes.pipeline import HOPELESS, FakeClock, FakeModel, FakeProvider, FakeSearcher
+from tests.fakes.pipeline import HOPELESS, FakeClock, FakeModel, FakeProvider, FakeSearcher, passages
 
 PRICES = Prices(Price(0.07, 0.14), Price(0.10, 0.50))
 
@@ -226,3 +227,56 @@ async def test_side_by_side_with_one_model_failing_or_absent() -> None:
     pipeline, _, _ = _setup(small={})
     _, comparison = await _compare(pipeline)
     assert comparison.columns[1].error == "the large model is not available (no server serves it)"
+
+
+OFF_TOPIC = replace(HOPELESS, support=0.01)
+
+
+async def test_off_topic_question_is_refused_plainly_by_default() -> None:
+    pipeline, provider, _ = _setup(small={}, large={}, signals=OFF_TOPIC)
+    events, answer = await _run(pipeline, "How do I bake sourdough bread?")
+    stage = next(e for e in events if isinstance(e, StageFinished))
+    assert stage.name == "off topic" and "not answered" in stage.detail
+    assert not any(isinstance(e, ModelStarted) for e in events)  # no model request at all
+    assert answer.model == "off-topic" and not answer.grounded and answer.sources == ()
+    assert "do not cover this question" in answer.text and answer.cost_usd == 0.0
+    assert answer.note is not None and "1%" in answer.note and "RAG_OFF_TOPIC=general" in answer.note
+    assert set(answer.timings_ms) == {"retrieve", "off_topic", "total"}
+
+
+async def test_off_topic_with_general_knowledge_lets_the_large_model_answer_labelled() -> None:
+    pipeline, provider, _ = _setup(small={}, large={"text": "Mix flour, water and starter, then bake hot."},
+                                   signals=OFF_TOPIC)
+    policy = replace(AnswerOptions().policy, off_topic="general")
+    events, answer = await _run(pipeline, "How do I bake sourdough bread?", policy=policy)
+    started = [e for e in events if isinstance(e, ModelStarted)]
+    assert [e.alias for e in started] == ["gpt-oss-20b"] and started[0].role == "final"  # no draft
+    assert answer.model == "gpt-oss-20b" and not answer.grounded and answer.sources == ()
+    assert answer.note is not None and answer.note.startswith("Not from your documents")
+    assert not answer.escalated and answer.completion_tokens > 0
+    messages = provider.large.calls[0] if provider.large else []
+    assert "general knowledge" in messages[0]["content"] and "<source" not in messages[-1]["content"]
+
+
+async def test_off_topic_general_in_small_mode_uses_the_small_model() -> None:
+    pipeline, _, _ = _setup(small={"text": "Knead, proof and bake."}, large={}, signals=OFF_TOPIC)
+    policy = replace(AnswerOptions().policy, off_topic="general")
+    _, answer = await _run(pipeline, "How do I bake sourdough bread?", policy=policy, mode="small")
+    assert answer.model == "phi-4-mini" and not answer.grounded
+
+
+async def test_attached_documents_are_never_off_topic() -> None:
+    pipeline, _, _ = _setup(small={}, large={}, signals=OFF_TOPIC, found=passages("Ollama listens on port 11434."))
+    events = [e async for e in pipeline.run("Summarize this", (), AnswerOptions(prices=PRICES),
+                                            frozenset({"doc1.md"}))]
+    answer = events[-1]
+    assert isinstance(answer, Answer) and answer.grounded and answer.model == "phi-4-mini"
+
+
+async def test_an_unsupported_draft_escalates_with_that_reason() -> None:
+    invented = "Ollama needs a Kubernetes cluster with three replicas and OAuth tokens stored in Redis [1]."
+    pipeline, _, _ = _setup(small={"text": invented}, large={})
+    events, answer = await _run(pipeline)
+    decision = next(e for e in events if isinstance(e, EscalationDecided))
+    assert decision.escalate and any("draft poorly supported: only 0%" in r for r in decision.reasons)
+    assert answer.model == "gpt-oss-20b" and answer.escalated and answer.draft == invented

@@ -45,3 +45,22 @@ def test_users_questions_find_their_documents(engine: str) -> None:
     at1, at3, misses = _hits(engine)
     assert at3 == 1.0, misses
     assert at1 >= 0.9
+
+
+def test_no_first_contact_question_is_refused_as_off_topic_and_everyday_ones_mostly_are() -> None:
+    """The shipped support model (fitted on SciFact) on the bundled corpus: a user's real questions must
+    never meet "the documents do not cover this", and everyday questions should."""
+    from rag.calibration import everyday_questions
+
+    settings = Settings(corpus_dir=REPO / "docs_corpus", _env_file=None)
+    retriever = build_retriever(settings)
+    retriever.warm_up()
+    snapshot = retriever.snapshot
+    assert snapshot is not None
+    supports = {row["question"]: search_index(snapshot, retriever.analyzer, row["question"], 5).signals.support
+                for row in QUESTIONS}
+    refused = [q for q, s in supports.items() if s < settings.off_topic_support]
+    assert not refused, refused
+    everyday = [search_index(snapshot, retriever.analyzer, q, 5).signals.support for q in everyday_questions("test")]
+    assert sum(s < settings.off_topic_support for s in everyday) / len(everyday) >= 0.4
+    assert sorted(supports.values())[len(supports) // 2] > sorted(everyday)[int(len(everyday) * 0.9)]

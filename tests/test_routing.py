@@ -8,7 +8,7 @@ from rag.types import Mode
 from tests.fakes.pipeline import HOPELESS, STRONG
 
 POLICY = Policy()
-WEAK = "retrieval support too weak for a draft: the best passage covers 5% of the question (threshold 20%)"
+WEAK = "retrieval support too weak for a draft: 10% estimated chance the documents answer this (threshold 15%)"
 
 
 @pytest.mark.parametrize(

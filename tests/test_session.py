@@ -14,11 +14,11 @@ def apply_chat_settings(base: AnswerOptions, values: dict[str, object]) -> tuple
 
 
 def test_settings_values_become_options() -> None:
-    options, compare = apply_chat_settings(BASE, {"mode": "large", "temperature": 0.7, "top_k": 8, "min_coverage": 0.3,
+    options, compare = apply_chat_settings(BASE, {"mode": "large", "temperature": 0.7, "top_k": 8, "min_support": 0.3,
                                                   "min_answer_tokens": 20, "small_max_tokens": 256})
     assert not compare
     assert (options.mode, options.temperature, options.top_k, options.small_max_tokens) == ("large", 0.7, 8, 256)
-    assert (options.policy.min_coverage, options.policy.min_answer_tokens) == (0.3, 20)
+    assert (options.policy.min_support, options.policy.min_answer_tokens) == (0.3, 20)
     assert BASE.mode == "auto"  # the base is untouched (other sessions keep theirs)
 
 

@@ -24,9 +24,12 @@ def start_app(corpus: Path, model_url: str, port: int, log_path: Path, **env: st
     """Run the app against `model_url` with `corpus`; returns once it serves HTTP (or raises).
 
     Its state (history database, sign-in secret) goes beside the log unless `RAG_DATA_DIR` is given.
+    The answer-side support check is off unless `RAG_MIN_DRAFT_SUPPORT` is given: the fake server's
+    scripted drafts ("word0 word1 ...") do not answer the questions asked, and escalating every one would
+    make the UI tests and benchmarks measure two requests per question.
     """
     environment = {**os.environ, "RAG_CORPUS_DIR": str(corpus), "RAG_BASE_URL": model_url, "PYTHONUNBUFFERED": "1",
-                   "RAG_DATA_DIR": str(log_path.parent / "data"), **env}
+                   "RAG_DATA_DIR": str(log_path.parent / "data"), "RAG_MIN_DRAFT_SUPPORT": "0", **env}
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "chainlit"), "run", "app.py", "--headless", "--host", "127.0.0.1", "--port", str(port)],

@@ -64,7 +64,7 @@ def test_answer_streams_with_timed_steps_and_sources(page, stack: Stack) -> None
     page.wait_for_function("n => document.body.innerText.includes('11434 [1].')", timeout=30_000)
     page.wait_for_timeout(500)
     body = page.inner_text("body")
-    assert re.search(r"retrieve · \d+ ms", body)
+    assert re.search(r"retrieve · support \d+% · \d+ ms", body)
     assert re.search(r"build prompt · \d+ ms", body)
     assert re.search(r"phi-4-mini · first token \d+ ms · \d+ tokens · \d+ tok/s", body)
     assert "escalation · not needed" in body
@@ -82,7 +82,7 @@ def test_answer_streams_with_timed_steps_and_sources(page, stack: Stack) -> None
 def test_follow_up_question_retrieves_with_the_previous_one(page, stack: Stack) -> None:
     ask(page, "Which port does Ollama use?")
     ask(page, "and what about LM Studio?")
-    page.get_by_text(re.compile(r"retrieve · \d+ ms")).last.click()
+    page.get_by_text(re.compile(r"retrieve · support \d+% · \d+ ms")).last.click()
     page.wait_for_timeout(300)
     assert "query: 'Which port does Ollama use?\\nand what about LM Studio?'" in page.inner_text("body")
     assert "servers/lm-studio.md" in page.locator(".sources-list").last.inner_text()

@@ -120,7 +120,7 @@ def test_commands_can_be_found_and_nothing_fails_to_load(page, stack: Stack) -> 
     page.wait_for_timeout(500)
     assert failed == []  # e.g. no /avatars/<step name> requests answered 400
     body = page.inner_text("body")
-    assert re.search(r"retrieve · \d+ ms", body) and "Used retrieve" not in body  # short titles, no "Used"
+    assert re.search(r"retrieve · support \d+% · \d+ ms", body) and "Used retrieve" not in body  # short titles, no "Used"
     unnamed = page.evaluate("""() => [...document.querySelectorAll('button')].filter(b => b.offsetParent !== null)
         .filter(b => !(b.getAttribute('aria-label') || b.innerText.trim() || b.title))
         .map(b => b.id || b.className.split(' ').slice(-3).join(' ') + ' ' + [...b.querySelectorAll('svg')].map(s => s.getAttribute('class')).join(' '))""")

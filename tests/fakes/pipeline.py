@@ -31,8 +31,8 @@ def passages(*texts: str) -> tuple[Passage, ...]:
     )
 
 
-STRONG = SupportSignals(9.0, 4.0, 5.0, 0.55, 1.0, 0.95, 3, ("ollama", "port", "default"))
-HOPELESS = SupportSignals(1.0, 0.9, 0.1, 0.1, 0.2, 0.05, 5, ("port",))
+STRONG = SupportSignals(9.0, 4.0, 5.0, 0.55, 1.0, 0.95, 3, ("ollama", "port", "default"), support=0.9)
+HOPELESS = SupportSignals(1.0, 0.9, 0.1, 0.1, 0.2, 0.05, 5, ("port",), support=0.1)
 
 
 @dataclass
