@@ -470,6 +470,29 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+@bench.command("languages")
+@click.option("--corpus", "corpus_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The documents (e.g. the seed pages, with or without the bundled corpus).")
+@click.option("--questions", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON lines: lang, question, sections (tests/data/seed_questions.jsonl).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per language.")
+def bench_languages(corpus_dir: Path, questions: Path, as_json: bool) -> None:
+    """Hit@1 and hit@3 of the right section per language of a question set."""
+    from rag.bench.languages import read_questions, section_hits
+
+    try:
+        results = section_hits(corpus_dir, read_questions(questions))
+    except RagError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in results], indent=2, ensure_ascii=False))
+        return
+    for r in results:
+        click.echo(f"{r.language}: {r.questions} questions · hit@1 {r.hit_at_1:.2f} · hit@3 {r.hit_at_3:.2f}")
+        for miss in r.misses:
+            click.echo(f"    not first: {miss}")
+
+
 @bench.command("models")
 @click.option("--models", envvar="BENCH_MODELS", help="Comma-separated aliases or ids [BENCH_MODELS; default: both models].")
 @click.option("--rounds", envvar="BENCH_ROUNDS", default=5, show_default=True, type=click.IntRange(1, 1000),

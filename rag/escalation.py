@@ -123,12 +123,39 @@ _REFUSALS = re.compile(
     r"|can't (?:answer|find|determine)|unable to (?:answer|find|determine)|i (?:do not|don't) know)\b",
     re.IGNORECASE,
 )
+# The same in the languages the app is tested in (a draft answers in the question's language). Phrases, not
+# single words: "नाही" ("not") alone is in half of all Marathi sentences. Lower-cased for the search below.
+_REFUSAL_PHRASES = tuple(p.casefold() for p in (
+    # German, Spanish, French
+    "nicht erwähnt", "nicht enthalten", "keine informationen", "geben keine auskunft", "quellen sagen nicht",
+    "kann ich nicht beantworten", "nicht beantworten", "no se menciona", "no mencionan", "no contienen",
+    "no hay información", "no tengo información", "no puedo responder", "las fuentes no dicen",
+    "ne mentionnent pas", "ne contiennent pas", "pas d'information", "aucune information", "je ne peux pas répondre",
+    "les sources ne disent pas",
+    # Hindi
+    "उल्लेख नहीं", "जानकारी नहीं", "स्रोतों में नहीं", "स्रोत नहीं बताते", "उत्तर नहीं दे सकता", "उत्तर नहीं दे सकती",
+    "पर्याप्त जानकारी नहीं",
+    # Marathi
+    "उल्लेख नाही", "माहिती नाही", "स्रोतांमध्ये नाही", "स्रोत सांगत नाहीत", "उत्तर देऊ शकत नाही",
+    "पुरेशी माहिती नाही", "दिलेले नाही",
+    # Kannada
+    "ಉಲ್ಲೇಖಿಸಿಲ್ಲ", "ಮಾಹಿತಿ ಇಲ್ಲ", "ಮೂಲಗಳಲ್ಲಿ ಇಲ್ಲ", "ಉತ್ತರಿಸಲು ಸಾಧ್ಯವಿಲ್ಲ", "ಹೇಳುವುದಿಲ್ಲ",
+    # Tamil
+    "குறிப்பிடப்படவில்லை", "தகவல் இல்லை", "பதிலளிக்க முடியாது", "கூறவில்லை",
+    # Chinese, Japanese
+    "没有提到", "未提及", "没有相关信息", "无法回答", "来源中没有", "资料中没有", "没有说明",
+    "記載されていません", "記載がありません", "情報がありません", "答えられません", "回答できません",
+))
 _CITATION = re.compile(r"\[(\d{1,2})(?:\s*[,\-–]\s*\d{1,2})*\]")
 
 
 def refuses(answer: str) -> bool:
-    """True when the answer says the sources cannot answer the question."""
-    return bool(_REFUSALS.search(answer))
+    """True when the answer says the sources cannot answer the question (English and the languages of
+    _REFUSAL_PHRASES)."""
+    if _REFUSALS.search(answer):
+        return True
+    folded = answer.casefold()
+    return any(phrase in folded for phrase in _REFUSAL_PHRASES)
 
 
 def cited_sources(answer: str, available: int) -> tuple[int, ...]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+
+import regex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -141,7 +143,15 @@ _ANAPHORA = re.compile(
     r"^\s*(?:and|also|but|so|what about|how about|then)\b|\b(?:it|its|they|them|their|this|that|these|those|there|he|she|one)\b",
     re.IGNORECASE,
 )
-_CONTENT_WORD = re.compile(r"\w{3,}")
+# Words of any script with their combining marks (\w alone splits "मॉडेल्स" into one-letter pieces, and a
+# Marathi question would always look like a short follow-up); a run of Chinese/Japanese characters counts
+# one word per two characters.
+_WORD_RUN = regex.compile(r"[\p{L}\p{N}\p{M}]+")
+_CJK_RUN = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]+")
+
+
+def _content_words(text: str) -> int:
+    return sum(len(w) // 2 if _CJK_RUN.fullmatch(w) else len(w) >= 3 for w in _WORD_RUN.findall(text))
 
 
 def retrieval_query(question: str, history: Sequence[Turn]) -> str:
@@ -154,8 +164,7 @@ def retrieval_query(question: str, history: Sequence[Turn]) -> str:
     """
     if not history:
         return question
-    content_words = _CONTENT_WORD.findall(question)
-    if _ANAPHORA.search(question) or len(content_words) < 3:
+    if _ANAPHORA.search(question) or _content_words(question) < 3:
         return f"{history[-1].question}\n{question}"
     return question
 

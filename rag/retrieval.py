@@ -130,11 +130,12 @@ def search_index(
     """
     if sources is not None:
         return _search_within(snapshot, analyzer, query, k, sources, model)
-    query_terms = analyzer.query_terms(query)
+    groups = analyzer.query_groups(query)
+    query_terms = list(dict.fromkeys(t for group in groups for t in group))
     # The support predictors read the distribution of the best SIGNAL_DEPTH scores, not just the k shown.
     hits = _top(snapshot, query_terms, max(k, SIGNAL_DEPTH)) if query_terms else []
     passages = tuple(Passage(snapshot.chunks[i], score, rank) for rank, (i, score) in enumerate(hits[:k], start=1))
-    signals = support_signals(query_terms, hits, snapshot, model or shipped_model())
+    signals = support_signals(groups, hits, snapshot, model or shipped_model())
     return SearchResult(query, passages, signals, tuple(query_terms))
 
 
@@ -169,28 +170,34 @@ def _search_within(
 
 
 def support_signals(
-    query_terms: Sequence[str], hits: Sequence[tuple[int, float]], snapshot: IndexSnapshot, model: SupportModel
+    groups: Sequence[Sequence[str]], hits: Sequence[tuple[int, float]], snapshot: IndexSnapshot, model: SupportModel
 ) -> SupportSignals:
-    """Top score, margin to the second, the share of query terms found in the top passage, the support
-    predictors over the best scores (`hits`, best first) and `support` from `model`."""
+    """Top score, margin to the second, the share of the question's words found in the top passage, the
+    support predictors over the best scores (`hits`, best first) and `support` from `model`.
+
+    `groups`: the question's words, each as its terms (rag.analysis.Analyzer.query_groups); a word counts
+    as found when any of its terms is, weighted by its rarest term's idf.
+    """
     if not hits:
-        return SupportSignals.empty(len(query_terms))
+        return SupportSignals.empty(len(groups))
     top_index, top_score = hits[0]
     second = hits[1][1] if len(hits) > 1 else 0.0
     present = snapshot.term_sets[top_index]
-    matched = tuple(t for t in query_terms if t in present)
-    weights = {t: snapshot.engine.idf(t) for t in query_terms}
-    total_weight = sum(weights.values())
+    terms = list(dict.fromkeys(t for group in groups for t in group))
+    idf = {t: snapshot.engine.idf(t) for t in terms}
     unseen = snapshot.engine.idf("")  # "" is never a term: the idf of a term no document holds
-    known = sum(w for w in weights.values() if w < unseen - 1e-9)
+    weights = [max(idf[t] for t in group) for group in groups]
+    total_weight = sum(weights)
+    found = [any(t in present for t in group) for group in groups]
+    known = sum(w for w, group in zip(weights, groups) if any(idf[t] < unseen - 1e-9 for t in group))
     # Every term at saturation (tf -> inf gives tf·(k1+1)/(tf+norm) -> k1+1), in both fields.
-    max_score = (snapshot.k1 + 1) * total_weight
+    max_score = (snapshot.k1 + 1) * sum(idf.values())
     if snapshot.titles is not None and snapshot.title_weight > 0:
-        max_score += snapshot.title_weight * (snapshot.k1 + 1) * sum(snapshot.titles.idf(t) for t in query_terms)
-    coverage = len(matched) / len(query_terms) if query_terms else 0.0
-    weighted = sum(weights[t] for t in matched) / total_weight if total_weight > 0 else 0.0
+        max_score += snapshot.title_weight * (snapshot.k1 + 1) * sum(snapshot.titles.idf(t) for t in terms)
+    coverage = sum(found) / len(groups) if groups else 0.0
+    weighted = sum(w for w, f in zip(weights, found) if f) / total_weight if total_weight > 0 else 0.0
     values = predictors([s for _, s in hits], max_score, coverage, weighted,
-                        known / total_weight if total_weight > 0 else 0.0, len(query_terms))
+                        known / total_weight if total_weight > 0 else 0.0, len(groups))
     return SupportSignals(
         top_score=top_score,
         second_score=second,
@@ -198,8 +205,8 @@ def support_signals(
         relative_margin=(top_score - second) / top_score if top_score > 0 else 0.0,
         coverage=coverage,
         weighted_coverage=weighted,
-        query_terms=len(query_terms),
-        matched_terms=matched,
+        query_terms=len(groups),
+        matched_terms=tuple(group[0] for group, f in zip(groups, found) if f),
         support=model.predict(values),
         max_score=max_score,
         normalized_top=values["normalized_top"],
@@ -407,7 +414,7 @@ class Index:
         """The k best passages in the current snapshot (an empty result before the first build)."""
         snapshot = self._snapshot
         if snapshot is None:
-            return SearchResult(query, (), SupportSignals.empty(len(self.analyzer.query_terms(query))))
+            return SearchResult(query, (), SupportSignals.empty(len(self.analyzer.query_groups(query))))
         return search_index(snapshot, self.analyzer, query, k, sources, self.support_model)
 
 
@@ -440,6 +447,7 @@ class Retriever:
         if self.store is None:
             return 0
         stored = self.store.load()
+        self.analyzer.seen.update(self.store.languages)
         self.library.preload({s: (d.mtime_ns, d.size, d.info, d.chunks) for s, d in stored.items()})
         self.index.preload_terms({(s, d.info.content_hash): d.terms for s, d in stored.items() if d.chunks})
         return len(stored)
@@ -457,7 +465,7 @@ class Retriever:
                 if cached is None:
                     continue  # not analysed yet: the next save keeps it
                 documents[source] = StoredDocument(mtime_ns, size, info, chunks, tuple(tuple(t) for t in cached))
-            self.store.save(documents)
+            self.store.save(documents, frozenset(self.analyzer.seen))
 
     def warm_up(self) -> ScanReport:
         """Load the store, scan and index synchronously (start-up and the CLI); save the store if it changed.

@@ -55,6 +55,7 @@ class DocumentStore:
     def __init__(self, folder: Path, key: str) -> None:
         self.path = folder / f"documents-{key}.pickle"
         self.key = key
+        self.languages: frozenset[str] = frozenset()  # languages of the stored documents (rag.languages codes)
 
     def load(self) -> dict[str, StoredDocument]:
         """The stored documents, or {} when there is no store or it cannot be trusted (logged)."""
@@ -69,16 +70,19 @@ class DocumentStore:
             data = _DataOnly(io.BytesIO(raw)).load()
             if not isinstance(data, dict) or data.get("version") != STORE_VERSION or data.get("key") != self.key:
                 raise ValueError("written by another version or for other settings")
-            return {source: _document(row) for source, row in data["documents"].items()}
+            documents = {source: _document(row) for source, row in data["documents"].items()}
+            self.languages = frozenset(str(code) for code in data.get("languages", ()))
+            return documents
         except Exception as exc:  # noqa: BLE001 - any defect means: do not trust it
             log.warning("index store %s ignored (%s): rebuilding from the folder", self.path, exc)
             return {}
 
-    def save(self, documents: dict[str, StoredDocument]) -> None:
+    def save(self, documents: dict[str, StoredDocument], languages: frozenset[str] = frozenset()) -> None:
         """Write the store whole (a temporary file renamed over the old one: never half-written)."""
         rows = {source: (d.mtime_ns, d.size, astuple(d.info), [astuple(c) for c in d.chunks], d.terms)
                 for source, d in documents.items()}
-        payload = pickle.dumps({"version": STORE_VERSION, "key": self.key, "documents": rows}, protocol=5)
+        payload = pickle.dumps({"version": STORE_VERSION, "key": self.key, "documents": rows,
+                                "languages": sorted(languages)}, protocol=5)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:

@@ -499,3 +499,25 @@ async def test_an_off_topic_question_is_refused_or_answered_labelled(app_module:
     content = _final_content(context)
     assert content.startswith("**Not from your documents** (general knowledge):")
     assert "Mix flour, water and starter; bake hot." in content and "gpt-oss-20b" in content
+
+
+SEED_MR = REPO.parent / "shared" / "data" / "seeds" / "workshop-session04.mr.md"
+
+
+@pytest.mark.skipif(not SEED_MR.exists(), reason=f"the Marathi seed page is not at {SEED_MR}")
+async def test_a_marathi_reader_uploads_the_marathi_page_and_gets_the_right_section(
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    import chainlit as cl
+
+    corpus = _corpus_copy(tmp_path, app_module, server)
+    await app_module.answer(cl.Message(content="", elements=[_element(SEED_MR, "सत्र-४.md")]))
+    (stored,) = list((corpus / "uploads").iterdir())
+    server.replies["phi-4-mini"] = Reply(content=["venv सक्रिय करा आणि डिप्स ", "पुन्हा स्थापित करा [1]."])
+    await app_module.answer(cl.Message(content="Chainlit रिक्त दिसत असेल तर काय करावे?"))
+    prompt = server.requests[-1]["messages"][-1]["content"]
+    first = prompt.split("<source ")[1]
+    assert f'document="uploads/{stored.name}"' in first and "समस्या निवारण" in first
+    assert "Answer in the language of the question" in server.requests[-1]["messages"][0]["content"]
+    content = _final_content(context)
+    assert content.startswith("venv सक्रिय करा आणि डिप्स पुन्हा स्थापित करा") and "phi-4-mini · auto mode" in content

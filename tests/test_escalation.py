@@ -83,6 +83,19 @@ def test_decide_before_draft(signals: SupportSignals, skip: bool, fragment: str 
         ("I don't know.", True),
         ("Ollama uses port 11434 [1].", False),
         ("The context window is 128K tokens [2].", False),
+        # The languages the app is tested in: a draft answers in the question's language.
+        ("दिलेल्या स्रोतांमध्ये याचा उल्लेख नाही.", True),
+        ("Foundry Local चा डिफॉल्ट पोर्ट 5273 आहे [1].", False),
+        ("स्रोतों में इसका उल्लेख नहीं है।", True),
+        ("ಮೂಲಗಳಲ್ಲಿ ಈ ಬಗ್ಗೆ ಮಾಹಿತಿ ಇಲ್ಲ.", True),
+        ("ಡೀಫಾಲ್ಟ್ ಪೋರ್ಟ್ 5273 [1].", False),
+        ("ஆதாரங்களில் இது குறிப்பிடப்படவில்லை.", True),
+        ("资料中没有提到这个问题。", True),
+        ("默认端口是 5273 [1]。", False),
+        ("資料には記載されていません。", True),
+        ("Die Quellen enthalten dazu keine Informationen.", True),
+        ("Der Standardport ist 5273 [1].", False),
+        ("Las fuentes no dicen nada sobre eso.", True),
     ],
 )
 def test_refusal_detection(text: str, expected: bool) -> None:

@@ -53,6 +53,11 @@ def test_no_sources_says_so() -> None:
         ("speed?", True),
         ("Which port does LM Studio use by default?", False),
         ("How does the escalation policy decide?", False),
+        # Other scripts: whole words with their vowel signs, Chinese by characters.
+        ("Chainlit रिक्त दिसत असेल तर काय करावे?", False),
+        ("ಮಾದರಿ ಲೋಡ್ ಆದ ತಕ್ಷಣ ವಿಳಂಬ ಹೆಚ್ಚಿದ್ದರೆ ಏನು ಮಾಡಬೇಕು?", False),
+        ("如何在本地运行模型？", False),
+        ("速度呢？", True),
     ],
 )
 def test_follow_up_detection(question: str, follow_up: bool) -> None:
