@@ -21,12 +21,10 @@ from collections.abc import Iterable
 
 import regex
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN
 
 from rag.languages import CJK, PREFIXED, Profile, detect_surely, profile
 
-# \w is Unicode-aware in Python 3: accented Latin, Greek, CJK ideographs and digits are word characters.
-# Splitting on everything else turns "phi-4-mini" into phi / 4 / mini, as a user's query would.
+# ASCII text (most of it): \w runs. Splitting on everything else turns "phi-4-mini" into phi / 4 / mini.
 _WORD = re.compile(r"[^\W_]+")
 _MAX_CACHE = 1_000_000  # distinct surface words; bounds memory on adversarial input
 # Beyond ASCII: runs of Han/kana (made into bigrams), or runs of letters, digits and combining marks (and the

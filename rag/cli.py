@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from rag.cli_history import export, users
+from rag.cli_eval import eval_command
 from rag.cli_support import bench_support, calibrate
 from rag.config import Settings, load_settings
 from rag.engines import ENGINES
@@ -517,20 +518,16 @@ def bench_models(models: str | None, rounds: int, prompt: str | None, stream: bo
 async def _bench_models(settings: Settings, names: list[str], rounds: int, prompt: str, stream: bool,
                         max_tokens: int) -> list[Any]:
     from rag.bench.models import run_models_bench
-    from rag.discovery import ModelDirectory, ResolvedModel, resolve_alias
+    from rag.discovery import ModelDirectory
     from rag.tokens import get_tokenizer
 
     directory = ModelDirectory(settings, get_tokenizer())
     try:
         resolution = await directory.resolve()
-        models = []
-        for name in names:
-            found = next(((s, i) for s in resolution.servers if (i := resolve_alias(name, s.models))), None)
-            if found is None:
-                served = ", ".join(m for s in resolution.servers for m in s.models) or "no server found"
-                raise click.ClickException(f"{name}: not served (models: {served})")
-            server, model_id = found
-            models.append((name, directory.model(ResolvedModel("bench", name, model_id, server, settings.api_key))))
+        try:
+            models = [(name, directory.model(resolution.named(name, "bench", settings.api_key))) for name in names]
+        except RagError as exc:
+            raise click.ClickException(str(exc)) from exc
         with click.progressbar(length=len(models) * (rounds + 1), label="requests", file=sys.stderr) as bar:
             return await run_models_bench(models, rounds, prompt, stream, max_tokens, progress=lambda: bar.update(1))
     finally:
@@ -628,6 +625,7 @@ def bench_overhead(runs: int, tokens: int, ttft_ms: float, rate: float, as_json:
 cli.add_command(users)
 cli.add_command(export)
 cli.add_command(calibrate)
+cli.add_command(eval_command)
 bench.add_command(bench_support)
 
 

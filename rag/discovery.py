@@ -20,7 +20,7 @@ import httpx
 from pydantic import SecretStr
 
 from rag.config import Settings
-from rag.errors import ModelUnavailable
+from rag.errors import ModelUnavailable, RagError
 from rag.models import ChatModel, OpenAICompatibleModel, Timeouts
 from rag.tokens import Tokenizer
 from rag.types import Kind
@@ -68,6 +68,15 @@ class Resolution:
     problems: tuple[str, ...] = ()
     checked_at: float = 0.0
     tried: str | None = None  # nothing answered anywhere: where it looked ("Ollama :11434, ..." or "nothing")
+
+    def named(self, name: str, role: str, api_key: SecretStr) -> ResolvedModel:
+        """Any model a found server serves, by alias or id (benchmarks, the eval judge); RagError naming
+        what is served when none matches."""
+        found = next(((s, i) for s in self.servers if (i := resolve_alias(name, s.models))), None)
+        if found is None:
+            served = ", ".join(m for s in self.servers for m in s.models) or "no server found"
+            raise RagError(f"{name}: not served (models: {served})")
+        return ResolvedModel(role, name, found[1], found[0], api_key)
 
     @property
     def other_problems(self) -> tuple[str, ...]:

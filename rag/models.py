@@ -64,9 +64,11 @@ class ChatModel(Protocol):
     endpoint: str
 
     def stream(
-        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, logprobs: bool = False
+        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, logprobs: bool = False,
+        seed: int | None = None,
     ) -> AsyncIterator[ModelDelta | Generation]:
-        """Yield deltas as they arrive, then one Generation; `logprobs` asks for token log-probabilities."""
+        """Yield deltas as they arrive, then one Generation; `logprobs` asks for token log-probabilities,
+        `seed` for reproducible sampling where the server takes one."""
         ...
 
 
@@ -93,6 +95,7 @@ class OpenAICompatibleModel:
         self._clock = clock
         self._retries = retries
         self._logprobs = request_logprobs  # switched off for good if the server refuses the parameter
+        self._seed = True  # likewise for `seed`
         self._harmony = "gpt-oss" in f"{alias} {model_id}".lower()
         # DeepSeek-R1 distills and QwQ begin thinking without "<think>": their template wrote it already.
         self._implicit_think = any(name in f"{alias} {model_id}".lower() for name in ("deepseek-r1", "r1-distill", "qwq"))
@@ -145,7 +148,8 @@ class OpenAICompatibleModel:
                           finish_reason=choice.finish_reason if choice else None)
 
     async def stream(
-        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, logprobs: bool = False
+        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, logprobs: bool = False,
+        seed: int | None = None,
     ) -> AsyncIterator[ModelDelta | Generation]:
         """Stream one chat completion; see the module docstring for the guarantees.
 
@@ -156,7 +160,7 @@ class OpenAICompatibleModel:
         while True:
             state = _StreamState(self._clock(), ReasoningSplitter(self._harmony, self._implicit_think))
             try:
-                async for item in self._attempt(messages, max_tokens, temperature, state, logprobs):
+                async for item in self._attempt(messages, max_tokens, temperature, state, logprobs, seed):
                     yield item
                 return
             except _Retry as retry:
@@ -168,7 +172,7 @@ class OpenAICompatibleModel:
 
     async def _attempt(
         self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float, state: _StreamState,
-        logprobs: bool,
+        logprobs: bool, seed: int | None = None,
     ) -> AsyncIterator[ModelDelta | Generation]:
         request: dict[str, Any] = {
             "model": self.model_id,
@@ -182,6 +186,8 @@ class OpenAICompatibleModel:
             # llama-cpp-python streams logprobs only when top_logprobs is set too (seen with 0.3.36).
             request["logprobs"] = True
             request["top_logprobs"] = 1
+        if seed is not None and self._seed:
+            request["seed"] = seed
         try:
             stream = await asyncio.wait_for(
                 self._client.chat.completions.create(**request), timeout=self._timeouts.first_token
@@ -192,6 +198,9 @@ class OpenAICompatibleModel:
             if logprobs and self._logprobs and exc.status_code in (400, 422) and "logprob" in _error_text(exc).lower():
                 self._logprobs = False  # this server does not take the parameter: ask without it
                 raise _Retry(self._error(ModelError, "server refused the logprobs parameter")) from exc
+            if seed is not None and self._seed and exc.status_code in (400, 422) and "seed" in _error_text(exc).lower():
+                self._seed = False  # likewise: sample without a fixed seed
+                raise _Retry(self._error(ModelError, "server refused the seed parameter")) from exc
             raise self._status_error(exc) from exc
         except APITimeoutError as exc:
             raise self._timeout("no response", self._timeouts.first_token) from exc

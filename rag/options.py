@@ -70,6 +70,7 @@ class AnswerOptions:
     history_turns: int = 3
     policy: Policy = field(default_factory=Policy)
     prices: Prices = field(default_factory=Prices)
+    seed: int | None = None  # fixed sampling seed (rag eval), sent where the server takes one
 
     def cost(self, kind: Kind, generation: Generation) -> float:
         """Estimated USD for one generation at the configured (hypothetical) prices."""

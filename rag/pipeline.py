@@ -394,7 +394,8 @@ class Pipeline:
         generation: Generation | None = None
         try:
             # Log-probabilities only for a draft: the escalation policy reads them, and they cost time.
-            async for item in model.stream(prompt.messages, opts.max_tokens(kind), opts.temperature, role == "draft"):
+            async for item in model.stream(prompt.messages, opts.max_tokens(kind), opts.temperature, role == "draft",
+                                           opts.seed):
                 if isinstance(item, ModelDelta):
                     if item.kind == "answer":
                         yield TokenDelta(role, model.alias, item.text)

@@ -11,6 +11,17 @@ from rag.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
+
+def _shared_data() -> Path:
+    """The team's shared data (BEIR SciFact, the seed pages): RAG_SHARED_DATA, else `../shared/data` beside
+    the clone, else /work/shared/data (where it lives on our machines when the clone is elsewhere)."""
+    candidates = [Path(p) for p in (os.environ.get("RAG_SHARED_DATA"),) if p]
+    candidates += [REPO.parent / "shared" / "data", Path("/work/shared/data")]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SHARED_DATA = _shared_data()
+
 # Importing chainlit creates .chainlit/ and .files/ in the working directory; app tests point it at a
 # temporary folder instead of the repository (FACTS.md).
 os.environ.setdefault("RAG_TEST_RUN", "1")

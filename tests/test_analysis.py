@@ -1,3 +1,5 @@
+import pytest
+
 from rag.analysis import Analyzer
 
 
@@ -45,8 +47,6 @@ def test_identifiers_split_at_underscores() -> None:
 
 
 # --- languages (issue 16) -------------------------------------------------------------------------------
-
-import pytest  # noqa: E402
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from rag.config import Settings
 from rag.runtime import Services, build_services
-from tests.conftest import REPO
+from tests.conftest import REPO, SHARED_DATA
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 
@@ -501,7 +501,7 @@ async def test_an_off_topic_question_is_refused_or_answered_labelled(app_module:
     assert "Mix flour, water and starter; bake hot." in content and "gpt-oss-20b" in content
 
 
-SEED_MR = REPO.parent / "shared" / "data" / "seeds" / "workshop-session04.mr.md"
+SEED_MR = SHARED_DATA / "seeds" / "workshop-session04.mr.md"
 
 
 @pytest.mark.skipif(not SEED_MR.exists(), reason=f"the Marathi seed page is not at {SEED_MR}")

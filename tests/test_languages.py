@@ -15,9 +15,9 @@ from rag.config import Settings
 from rag.runtime import build_retriever
 from rag.retrieval import build_index, search_index
 from rag.types import Chunk
+from tests.conftest import REPO, SHARED_DATA
 
-REPO = Path(__file__).resolve().parents[1]
-SEEDS = REPO.parent / "shared" / "data" / "seeds"
+SEEDS = SHARED_DATA / "seeds"
 QUESTIONS = REPO / "tests" / "data" / "seed_questions.jsonl"
 needs_seeds = pytest.mark.skipif(not (SEEDS / "workshop-session04.mr.md").exists(), reason=f"seed pages not at {SEEDS}")
 

@@ -267,6 +267,24 @@ async def test_think_tags_in_content_are_reasoning_never_the_answer(model: str, 
     assert "".join(d.text for d in deltas if d.kind == "answer") == "Port 11434 [1]."
 
 
+async def test_a_seed_is_sent_and_dropped_for_good_when_the_server_refuses_it(server: FakeOpenAIServer) -> None:
+    seen = []
+
+    def reply(body: dict) -> Reply:
+        seen.append(body.get("seed"))
+        return Reply(status=400, error="unrecognized request argument: seed") if "seed" in body else Reply()
+
+    server.replies["phi-4-mini"] = reply
+    model = _model(server)
+    items = [i async for i in model.stream([{"role": "user", "content": "q"}], 32, 0.0, False, 7)]
+    assert isinstance(items[-1], Generation) and items[-1].text and seen == [7, None]
+    [i async for i in model.stream([{"role": "user", "content": "q"}], 32, 0.0, False, 7)]
+    assert seen == [7, None, None]  # remembered
+    server.replies["phi-4-mini"] = Reply()
+    [i async for i in _model(server).stream([{"role": "user", "content": "q"}], 32, 0.0, False, 11)]
+    assert server.requests[-1]["seed"] == 11 and server.requests[-1]["temperature"] == 0.0
+
+
 async def test_logprobs_are_asked_for_only_when_wanted(server: FakeOpenAIServer) -> None:
     server.replies["phi-4-mini"] = Reply(logprobs=[-0.1, -0.2, -0.3])
     _, generation = await _collect(_model(server), logprobs=False)

@@ -16,8 +16,9 @@ from rag.metrics import auroc
 from rag.retrieval import build_index, search_index
 from rag.support import PREDICTORS, SupportModel, predictors, shipped_model
 from rag.types import Chunk
+from tests.conftest import SHARED_DATA
 
-SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir" / "scifact"
+SCIFACT = SHARED_DATA / "beir" / "scifact"
 
 
 def test_auroc_counts_ties_half_and_matches_a_brute_force_count() -> None:

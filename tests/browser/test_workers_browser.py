@@ -59,6 +59,8 @@ def test_a_conversation_and_an_upload_carry_over_to_the_other_worker(browser, st
     page.set_input_files("#upload-button-input", [str(note)])
     page.wait_for_timeout(1500)
     ask(page, "Thanks, noted.")
+    # The upload is stored once this message's step says so (a fixed wait failed once on a loaded machine).
+    page.wait_for_function("() => document.body.innerText.includes('okapi-notes.md added')", timeout=60_000)
     page.wait_for_timeout(1000)  # history is written in the background
     thread = page.url.split("/thread/")[-1] if "/thread/" in page.url else None
     if thread is None:

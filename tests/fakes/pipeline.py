@@ -72,7 +72,7 @@ class FakeModel:
         self.model_id = self.model_id or self.alias
 
     async def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float,
-                     logprobs: bool = False) -> AsyncIterator[ModelDelta | Generation]:
+                     logprobs: bool = False, seed: int | None = None) -> AsyncIterator[ModelDelta | Generation]:
         """Scripted: the text word by word on the fake clock, optionally failing after some tokens."""
         self.calls.append(messages)
         start = self.clock()
