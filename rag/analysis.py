@@ -62,17 +62,17 @@ class Analyzer:
         if language is not None:
             base = profile(_ISO.get(language, language))
             self._fixed = Profile(base.code, base.stemmer, frozenset(stopwords) if stopwords is not None else base.stopwords)
-        elif stopwords is not None:
-            en = profile("en")
-            self._english = Profile("en", en.stemmer, frozenset(stopwords))
+        en = profile("en")
+        self._english = en if stopwords is None or language is not None else Profile("en", en.stemmer, frozenset(stopwords))
         # Per language: surface word -> term ("" for a stopword). Natural text reuses a small vocabulary, so
         # caching turns per-word stemming and stopword checks into C-speed dict lookups: indexing 10k chunks
         # went from 1.6 s to about 0.5 s of analysis (BENCHMARKS.md).
-        self._caches: dict[str, dict[str, str]] = {}
+        self._caches: dict[Profile, dict[str, str]] = {}
         self._stemmers: dict[str, Stemmer.Stemmer] = {}
         # Languages of the documents analysed (and of those a store kept): a question too short to tell its
         # language ("crème brûlée") is also analysed in each Latin-script language the corpus holds.
-        self.seen: set[str] = set()
+        # Replaced, never mutated: indexing threads add while questions read it.
+        self.seen: frozenset[str] = frozenset()
 
     def language_of(self, text: str) -> str:
         """The language code the analysis of `text` uses (ISO 639-1, e.g. "en", "mr", "zh")."""
@@ -82,7 +82,8 @@ class Analyzer:
         """Index terms of `text`, in order, with repeats (term frequency matters to BM25)."""
         words = _words(text)
         chosen = self._profile_for(text, words)[0]
-        self.seen.add(chosen.code)
+        if chosen.code not in self.seen:
+            self.seen = self.seen | {chosen.code}
         return self._terms(words, chosen)
 
     def query_terms(self, text: str) -> list[str]:
@@ -125,14 +126,12 @@ class Analyzer:
         if self._fixed is not None:
             return self._fixed, True
         code, sure = detect_surely(text, words if words is not None else _words(text), guess)
-        found = profile(code)
-        english = getattr(self, "_english", None)
-        return (english if english is not None and found.code == "en" else found), sure
+        return (self._english if code == "en" else profile(code)), sure
 
     def _terms(self, words: list[str], chosen: Profile) -> list[str]:
         if chosen.code in CJK or not chosen.latin:
             # Latin-script words in a text of another script (names, code) are analysed as English.
-            english = profile("en")
+            english = self._english
             out: list[str] = []
             for w in words:
                 term = self._term(w, english if w.isascii() else chosen)
@@ -150,9 +149,9 @@ class Analyzer:
         return [term for term in map(cache.__getitem__, words) if term]
 
     def _cache(self, chosen: Profile) -> dict[str, str]:
-        cache = self._caches.get(chosen.code)
+        cache = self._caches.get(chosen)
         if cache is None:
-            cache = self._caches[chosen.code] = {}
+            cache = self._caches[chosen] = {}
         elif len(cache) > _MAX_CACHE:
             cache.clear()
         return cache

@@ -447,7 +447,7 @@ class Retriever:
         if self.store is None:
             return 0
         stored = self.store.load()
-        self.analyzer.seen.update(self.store.languages)
+        self.analyzer.seen = self.analyzer.seen | self.store.languages
         self.library.preload({s: (d.mtime_ns, d.size, d.info, d.chunks) for s, d in stored.items()})
         self.index.preload_terms({(s, d.info.content_hash): d.terms for s, d in stored.items() if d.chunks})
         return len(stored)

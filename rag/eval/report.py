@@ -36,6 +36,7 @@ class ModeSummary:
     cost_per_answer: float
     judge: dict[str, float]  # criterion -> mean score (empty without --judge)
     judge_errors: int = 0
+    answered_by: tuple[tuple[str, int], ...] = ()  # model (or "extractive", "off-topic"), answers
 
 
 def stage_ms(record: EvalRecord) -> dict[str, float]:
@@ -94,6 +95,7 @@ def summarise(records: Sequence[EvalRecord]) -> list[ModeSummary]:
             cost_per_answer=statistics.fmean(r.cost_usd for r in rows) if rows else 0.0,
             judge={c: statistics.fmean(getattr(s, c) for s in judged) for c in CRITERIA} if judged else {},
             judge_errors=sum(r.judge_error is not None for r in rows),
+            answered_by=tuple(Counter(r.model for r in rows).most_common()),
         ))
     return out
 
@@ -106,15 +108,21 @@ def headline(summaries: Sequence[ModeSummary]) -> str | None:
         return None
     def kept(a: float, b: float) -> str:
         return f"{a / b:.0%}" if b > 0 else "n/a"
-    saved = f"{1 - auto.cost_per_answer / large.cost_per_answer:.0%}" if large.cost_per_answer > 0 else "n/a"
-    faster = (f"{1 - auto.latency_p50['total'] / large.latency_p50['total']:.0%}"
-              if large.latency_p50["total"] > 0 else "n/a")
+
+    def change(a: float, b: float, less: str, more: str) -> str:
+        if b <= 0:
+            return f"n/a {less}"
+        ratio = 1 - a / b
+        return f"{ratio:.0%} {less}" if ratio >= 0 else f"{-ratio:.0%} {more}"
+
+    cost = change(auto.cost_per_answer, large.cost_per_answer, "less cost per answer", "more cost per answer")
+    time = change(auto.latency_p50["total"], large.latency_p50["total"], "less median time", "more median time")
     return (f"Auto mode kept {kept(auto.fact_recall, large.fact_recall)} of large-only's fact recall "
             f"({auto.fact_recall:.0%} vs {large.fact_recall:.0%}) and "
             f"{kept(auto.correct_refusals, large.correct_refusals)} of its correct refusals "
             f"({auto.correct_refusals:.0%} vs {large.correct_refusals:.0%}), "
-            f"at {saved} less cost per answer (${auto.cost_per_answer:.6f} vs ${large.cost_per_answer:.6f}) "
-            f"and {faster} less median time, escalating {auto.escalation_rate:.0%} of questions.")
+            f"at {cost} (${auto.cost_per_answer:.6f} vs ${large.cost_per_answer:.6f}) "
+            f"and {time}, escalating {auto.escalation_rate:.0%} of questions.")
 
 
 def _ms(value: float) -> str:
@@ -139,11 +147,15 @@ def markdown(summaries: Sequence[ModeSummary], records: Sequence[EvalRecord], se
     for s in summaries:
         lines.append(f"| {s.mode} | {s.hit_at_k:.0%} | {s.fact_recall:.0%} | {s.all_facts:.0%} | {s.cites:.0%} | "
                      f"{s.citation_precision:.0%} | {s.correct_refusals:.0%} | {s.false_refusals:.0%} |")
-    lines += ["", "## Escalation and cost", "", "| mode | escalated | reasons | blended cost per answer |",
-              "|---|---:|---|---:|"]
+    lines += ["", "## Escalation and cost", "",
+              "| mode | answered by | escalated | reasons | blended cost per answer |", "|---|---|---:|---|---:|"]
     for s in summaries:
         why = "; ".join(f"{kind} ({n})" for kind, n in s.reasons) or "none"
-        lines.append(f"| {s.mode} | {s.escalation_rate:.0%} | {why} | ${s.cost_per_answer:.6f} |")
+        who = ", ".join(f"{model} ({n})" for model, n in s.answered_by)
+        lines.append(f"| {s.mode} | {who} | {s.escalation_rate:.0%} | {why} | ${s.cost_per_answer:.6f} |")
+    if any(model == "extractive" for s in summaries for model, _ in s.answered_by):
+        lines += ["", "Answers by `extractive` came from no model (none reachable, or every model failed): "
+                  "their figures measure retrieval, not a model."]
     lines += ["", "## Latency per stage (p50 / p95)", "",
               "| mode | " + " | ".join(STAGES) + " | total |", "|---|" + "---:|" * (len(STAGES) + 1)]
     for s in summaries:

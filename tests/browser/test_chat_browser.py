@@ -26,11 +26,13 @@ def answered(page) -> int:
 
 def send(page, text: str) -> None:
     page.fill("#chat-input", text)
-    page.wait_for_selector("#chat-submit:not([disabled])", timeout=20_000)
+    # Generous: a page resuming a conversation on a loaded machine (CI beside a model server) can take a while
+    # to connect; a passing run never waits for the limit.
+    page.wait_for_selector("#chat-submit:not([disabled])", timeout=60_000)
     page.click("#chat-submit")
 
 
-def ask(page, text: str, timeout: float = 30_000) -> str:
+def ask(page, text: str, timeout: float = 60_000) -> str:
     """Send a question and wait for its complete answer; returns the answer message's text."""
     before = answered(page)
     send(page, text)
