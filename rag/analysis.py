@@ -4,7 +4,7 @@ in the language of each text.
 On BEIR SciFact, tokenization moves nDCG@10 more than the choice of BM25 library does (FACTS.md): plain
 whitespace splitting gives 0.560, regex word tokens 0.654, and stopwords plus Snowball stemming 0.68+.
 
-Any language (issue 16): a word is letters *with their combining marks* (Python's \w does not match the
+Any language (issue 16): a word is letters *with their combining marks* (Python's \\w does not match the
 vowel signs and viramas of Indic scripts, which split "मॉडेल्स" into one-letter pieces); Chinese and
 Japanese, written without spaces, become overlapping character bigrams, as Lucene's CJK analyzer does.
 Each text (a chunk, a question) gets a language (`rag.languages`) and that language's stopwords and
