@@ -191,3 +191,13 @@ def test_model_server_killed_mid_answer(page, stack: Stack) -> None:
     finally:
         stack.fake.start()
     assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?", timeout=40_000)
+
+
+def test_an_everyday_question_is_refused_plainly_without_a_model(page, stack: Stack) -> None:
+    before = stack.fake.log()["requests"]
+    text = ask(page, "How do I bake sourdough bread?")
+    assert text.startswith("Your documents do not cover this question, so I have not answered it.")
+    assert "off-topic" in text and "RAG_OFF_TOPIC=general" in text
+    body = page.inner_text("body")
+    assert re.search(r"retrieve · support \d+% · \d+ ms", body) and re.search(r"off topic · \d+ ms", body)
+    assert stack.fake.log()["requests"] == before  # no model was asked
