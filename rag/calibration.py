@@ -34,7 +34,7 @@ Split = Literal["train", "test"]
 # Every signal the report gives an AUROC for; `support` first. All of them: higher means better supported.
 REPORTED = (
     "support", "top_score", "normalized_top", "margin", "relative_margin", "nqc", "wig", "skew",
-    "coverage", "weighted_coverage", "known_share", "query_terms",
+    "coverage", "weighted_coverage", "known_share", "typicality", "query_terms",
 )
 # In the fit, the near-miss and off-topic negatives each weigh half as much as all answerable queries
 # together, so the classes balance and support 0.5 means "as likely answerable as not".

@@ -196,8 +196,12 @@ def support_signals(
         max_score += snapshot.title_weight * (snapshot.k1 + 1) * sum(snapshot.titles.idf(t) for t in terms)
     coverage = sum(found) / len(groups) if groups else 0.0
     weighted = sum(w for w, f in zip(weights, found) if f) / total_weight if total_weight > 0 else 0.0
+    # Typicality reads each word in the form the corpus has most (a word's other-language or prefix forms
+    # are often rarer or absent).
+    common = [min(idf[t] for t in group) for group in groups]
+    typicality = 1 - sum(common) / len(common) / unseen if common and unseen > 0 else 0.0
     values = predictors([s for _, s in hits], max_score, coverage, weighted,
-                        known / total_weight if total_weight > 0 else 0.0, len(groups))
+                        known / total_weight if total_weight > 0 else 0.0, len(groups), typicality)
     return SupportSignals(
         top_score=top_score,
         second_score=second,
@@ -214,6 +218,7 @@ def support_signals(
         wig=values["wig"],
         skew=values["skew"],
         known_share=values["known_share"],
+        typicality=values["typicality"],
     )
 
 

@@ -111,6 +111,7 @@ class SupportSignals:
     wig: float = 0.0
     skew: float = 0.0
     known_share: float = 0.0  # idf-weighted share of the question's terms found anywhere in the corpus
+    typicality: float = 0.0  # 1 - mean idf of the question's words / idf of an unseen word
 
     @classmethod
     def empty(cls, query_terms: int = 0) -> SupportSignals:
