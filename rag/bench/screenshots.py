@@ -70,7 +70,7 @@ def take(out: Path) -> list[Path]:
 def _shoot(page: Any, url: str, path: Path, done: str, mode: str | None = None) -> Path:
     """A new chat, optionally in another mode, one question, a full-page screenshot once `done` shows."""
     page.goto(url)
-    page.wait_for_function("() => document.body.innerText.includes('Answering from')", timeout=60_000)
+    page.wait_for_function("() => !!document.body && document.body.innerText.includes('Answering from')", timeout=60_000)
     if mode:
         page.click("#chat-settings-open-modal")
         page.click("#mode")
@@ -78,7 +78,7 @@ def _shoot(page: Any, url: str, path: Path, done: str, mode: str | None = None) 
         page.get_by_role("button", name="Confirm").click()
     page.fill("#chat-input", "Which port does Ollama use?")
     page.click("#chat-submit")
-    page.wait_for_function("text => document.body.innerText.includes(text)", arg=done, timeout=60_000)
+    page.wait_for_function("text => !!document.body && document.body.innerText.includes(text)", arg=done, timeout=60_000)
     page.wait_for_timeout(800)
     page.screenshot(path=str(path), full_page=True)
     return path

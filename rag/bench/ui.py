@@ -66,7 +66,7 @@ def run_ui_bench(sizes: list[int], rate: float = 500.0, repeats: int = 1) -> lis
                 for view in ("single", "side by side"):
                     page = browser.new_page(viewport={"width": 1280, "height": 1000})
                     page.goto(f"http://127.0.0.1:{port}")
-                    page.wait_for_function("() => document.body.innerText.includes('Answering from')", timeout=60_000)
+                    page.wait_for_function("() => !!document.body && document.body.innerText.includes('Answering from')", timeout=60_000)
                     if view == "side by side":
                         page.click("#chat-settings-open-modal")
                         page.click("#mode")
