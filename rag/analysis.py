@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import regex
 import Stemmer
 
-from rag.languages import CJK, PREFIXED, Profile, detect_surely, profile
+from rag.languages import PREFIXED, Profile, detect_surely, profile
 
 # ASCII text (most of it): \w runs. Splitting on everything else turns "phi-4-mini" into phi / 4 / mini.
 _WORD = re.compile(r"[^\W_]+")
@@ -129,7 +129,7 @@ class Analyzer:
         return (self._english if code == "en" else profile(code)), sure
 
     def _terms(self, words: list[str], chosen: Profile) -> list[str]:
-        if chosen.code in CJK or not chosen.latin:
+        if not chosen.latin:  # every script but Latin (Chinese and Japanese included)
             # Latin-script words in a text of another script (names, code) are analysed as English.
             english = self._english
             out: list[str] = []

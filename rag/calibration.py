@@ -12,7 +12,6 @@ measuring reads the `test` split and the odd-numbered ones.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -207,13 +206,6 @@ def group_counts(examples: Sequence[Example]) -> dict[str, int]:
         out[e.group] = out.get(e.group, 0) + 1
     return out
 
-
-def threshold_at(examples: Sequence[Example], answerable_below: float) -> float:
-    """The support below which `answerable_below` of the answerable questions fall (a suggested cut)."""
-    values = sorted(e.signals.support for e in examples if e.group == "answerable")
-    if not values:
-        return 0.0
-    return values[min(len(values) - 1, max(0, math.floor(answerable_below * len(values))))]
 
 
 def policy_notes(examples: Sequence[Example], off_topic_support: float, min_support: float) -> list[str]:

@@ -21,8 +21,6 @@ from typing import Any
 import regex
 from bm25s import stopwords as bm25s_stopwords
 
-# Languages whose words are written without spaces: analysed as character bigrams, never stemmed.
-CJK = frozenset({"zh", "ja"})
 # Indic languages without a Snowball stemmer: each word is also indexed as its first letters (rag.analysis).
 # Hindi and Nepali too: they share Devanagari with Marathi, and a short Marathi passage taken for Hindi
 # (it happens: the three share most short words) must still meet a Marathi question's prefixes.
@@ -105,13 +103,8 @@ _URLS = regex.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+")
 _DETECTION_WORDS = regex.compile(r"[\p{L}\p{N}\p{M}]+")
 
 
-def detect(text: str, words: list[str]) -> str:
-    """The language of `text` (its casefolded `words` given): ISO 639-1, "en" when nothing says otherwise."""
-    return detect_surely(text, words)[0]
-
-
 def detect_surely(text: str, words: list[str], guess: bool = True) -> tuple[str, bool]:
-    """The language of `text`, and whether anything said so (False: English by default, e.g. "crème
+    """The language of `text` (its casefolded `words` given; ISO 639-1), and whether anything said so (False: English by default, e.g. "crème
     brûlée" or "ollama port", too short to tell).
 
     Addresses say nothing about the language around them ("docs.ragas.io" made a list of links Italian).

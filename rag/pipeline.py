@@ -247,18 +247,20 @@ class Pipeline:
         yield StageFinished("off topic", timings["off_topic"],
                             why + (": answering from general knowledge" if general else ": not answered"))
         answer = partial(Answer, mode=opts.mode, escalated=False, reasons=(), sources=(), cited=(), grounded=False)
+        refused = partial(answer, model="off-topic", model_id="", backend="embedded", prompt_tokens=0,
+                          completion_tokens=0, usage_estimated=False, cost_usd=0.0)
+        models: dict[Kind, ChatModel | None] = {}
         kind: Kind | None = None
         if general:
-            has = {k: await self._models.get(k) for k in ("small", "large")}
-            kind = general_knowledge_model(opts.mode, has["small"] is not None, has["large"] is not None)
+            models = {k: await self._models.get(k) for k in ("small", "large")}
+            kind = general_knowledge_model(opts.mode, models["small"] is not None, models["large"] is not None)
         if kind is None:
             timings["total"] = self._ms(started)
             suffix = "" if not general else " No model is available to answer from general knowledge."
-            yield answer(
+            yield refused(
                 text=f"Your documents do not cover this question, so I have not answered it.{suffix}\n\n"
                      "Ask about something they contain, or add a document that covers it.",
-                model="off-topic", model_id="", backend="embedded", timings_ms=MappingProxyType(dict(timings)),
-                prompt_tokens=0, completion_tokens=0, usage_estimated=False, cost_usd=0.0,
+                timings_ms=MappingProxyType(dict(timings)),
                 note=f"Estimated support {signals.support:.0%}, below the off-topic threshold "
                      f"{opts.policy.off_topic_support:.0%}." + ("" if general else " RAG_OFF_TOPIC=general lets a model "
                      "answer such questions from general knowledge, labelled as not from your documents."),
@@ -269,18 +271,16 @@ class Pipeline:
         timings["build_prompt"] = self._ms(t)
         yield StageFinished("build prompt", timings["build_prompt"],
                             f"general knowledge, {prompt.history_turns} earlier turns, {prompt.tokens} tokens")
-        models = {kind: await self._models.get(kind)}
         final: Outcome = None
         async for event in self._generate("final", kind, models, prompt, opts, timings):
             yield event
             final = outcome_of(event, final)
         timings["total"] = self._ms(started)
         if not isinstance(final, ModelFinished):
-            yield answer(
+            yield refused(
                 text="Your documents do not cover this question, and the model that would have answered from "
                      f"general knowledge failed: {final.message if final else 'no answer'}",
-                model="off-topic", model_id="", backend="embedded", timings_ms=MappingProxyType(dict(timings)),
-                prompt_tokens=0, completion_tokens=0, usage_estimated=False, cost_usd=0.0,
+                timings_ms=MappingProxyType(dict(timings)),
             )
             return
         g = final.generation

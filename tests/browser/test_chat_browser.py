@@ -201,3 +201,5 @@ def test_an_everyday_question_is_refused_plainly_without_a_model(page, stack: St
     body = page.inner_text("body")
     assert re.search(r"retrieve · support \d+% · \d+ ms", body) and re.search(r"off topic · \d+ ms", body)
     assert stack.fake.log()["requests"] == before  # no model was asked
+    stack.fake.script()
+    assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")  # the next question is answered

@@ -32,6 +32,8 @@ def test_a_marathi_reader_gets_the_answer_from_the_right_section(page, stack: St
         assert f"uploads/{stored.name}" in first and "समस्या निवारण" in first  # the troubleshooting section
         sources = page.locator(".sources-list").last.inner_text()
         assert "समस्या निवारण" in sources  # Devanagari headings render in the sources list
+        stack.fake.script()
+        assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")  # the next question too
     finally:
         stored.unlink()  # the shared corpus goes back to the bundled documents for the other tests
         stack.fake.script()
