@@ -41,10 +41,20 @@ from rag.conversation import Conversation
 from rag.discovery import HOW_TO_CONNECT, Resolution
 from rag.errors import RagError, UnsupportedDocument
 from rag.feedback import answer_metadata, thumbs_markdown
-from rag.history import SAVE_CONVERSATION, History, WriteBehind, configure_engine, database_url, json_value, migrate, now
+from rag.history import (
+    SAVE_CONVERSATION,
+    History,
+    WriteBehind,
+    configure_engine,
+    contains_pattern,
+    database_url,
+    json_value,
+    migrate,
+    now,
+)
 from rag.library import display_name, readable_upload_name
 from rag.options import MODES, ChatChoices
-from rag.paste import PastedSource, split_pasted
+from rag.paste import SOCKET_BUFFER_BYTES, PastedSource, split_pasted, too_long
 from rag.runtime import Services, build_services
 from rag.session import SessionStats
 from rag.watching import FolderWatcher
@@ -247,8 +257,9 @@ class _HistoryLayer(SQLAlchemyDataLayer):
         where: list[str] = ['t."userId" = :user']
         params: dict[str, object] = {"user": filters.userId}
         if filters.search:
-            where.append('EXISTS (SELECT 1 FROM steps s WHERE s."threadId" = t."id" AND LOWER(s."output") LIKE :search)')
-            params["search"] = f"%{filters.search.lower()}%"
+            where.append('EXISTS (SELECT 1 FROM steps s WHERE s."threadId" = t."id" AND LOWER(s."output") LIKE :search '
+                         "ESCAPE '\\')")
+            params["search"] = contains_pattern(filters.search.lower())
         if filters.feedback is not None:
             where.append('EXISTS (SELECT 1 FROM feedbacks f JOIN steps s ON s."id" = f."forId" '
                          'WHERE s."threadId" = t."id" AND f."value" = :feedback)')
@@ -315,6 +326,9 @@ def _same_origin_websocket() -> None:
     from chainlit.server import sio
 
     sio.eio.cors_allowed_origins = None
+    # Room for the longest message the chat takes (a longer one gets an answer saying so, not a dropped
+    # connection: Socket.IO closes it, silently, on a frame over its buffer).
+    sio.eio.max_http_buffer_size = max(sio.eio.max_http_buffer_size, SOCKET_BUFFER_BYTES)
 
 
 @cl.on_app_shutdown
@@ -516,6 +530,9 @@ def _models_notice(resolution: Resolution) -> str:
 @cl.on_message
 async def answer(message: cl.Message) -> None:
     """Commands, then attached files (indexed before answering), then the pipeline."""
+    if (refusal := too_long(len(message.content), services().settings.max_file_mb)) is not None:
+        await cl.Message(content=f"⚠️ {refusal}").send()
+        return
     text = message.content.strip()
     first = text.split(maxsplit=1)[0] if text else ""
     command = message.command or (first[1:] if first in {f"/{c['id']}" for c in COMMANDS} else None)

@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from rag.config import Settings
 from rag.errors import ConfigError
 from rag.history import History, Role
+from rag.private import private_dir
 
 LOCAL_USER = "local"
 SECRET_FILE = "auth-secret"
@@ -91,7 +92,11 @@ def auth_secret(settings: Settings) -> str:
     if secret := os.environ.get("CHAINLIT_AUTH_SECRET"):
         return secret
     path = settings.data_dir / SECRET_FILE
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        private_dir(settings.data_dir)
+    except OSError as exc:
+        raise ConfigError(f"the data folder {settings.data_dir} cannot be created ({exc}); set RAG_DATA_DIR "
+                          "to a folder the app may write") from exc
     try:
         # O_EXCL: two processes starting together never overwrite each other's secret.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

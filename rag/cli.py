@@ -21,6 +21,7 @@ from rag.engines import ENGINES
 from rag.errors import RagError
 from rag.runtime import build_retriever
 from rag.progress import format_rate, rate
+from rag.terminal import shown
 from rag.units import format_size
 from rag.types import (
     Answer,
@@ -110,18 +111,18 @@ async def _corpus_add(settings: Settings, paths: tuple[Path, ...]) -> None:
                 prepared = await asyncio.to_thread(library.prepare, path.name, data)
             except UnsupportedDocument as exc:
                 rejected += 1
-                click.echo(f"rejected {path}: {exc.reason}", err=True)
+                click.echo(f"rejected {shown(str(path))}: {shown(exc.reason)}", err=True)
                 continue
             outcome = prepared if isinstance(prepared, UploadOutcome) else await asyncio.to_thread(library.commit, prepared)
             if outcome.status == "added":
                 pages = f", {outcome.pages} pages" if outcome.pages else ""
-                click.echo(f"added {path} as {outcome.source} ({outcome.chunks} chunks{pages}; parsed in "
+                click.echo(f"added {shown(str(path))} as {shown(outcome.source or '')} ({outcome.chunks} chunks{pages}; parsed in "
                            f"{outcome.parse_ms:.0f} ms)")
             elif outcome.status == "duplicate":
-                click.echo(f"skipped {path}: {outcome.reason}")
+                click.echo(f"skipped {shown(str(path))}: {shown(outcome.reason or '')}")
             else:
                 rejected += 1
-                click.echo(f"rejected {path}: {outcome.reason}", err=True)
+                click.echo(f"rejected {shown(str(path))}: {shown(outcome.reason or '')}", err=True)
     except RagError as exc:  # a failed write, or the folder locked by another process for too long
         raise click.ClickException(str(exc)) from exc
     if rejected:
@@ -141,12 +142,12 @@ def corpus_remove(name: str) -> None:
     sources = [d.source for d in retriever.library.documents()]
     matches = [s for s in sources if s == name] or [s for s in sources if s.rsplit("/", 1)[-1] == name]
     if len(matches) != 1:
-        raise click.ClickException(f"no single document named {name!r}" + (f" (matches: {', '.join(matches)})" if matches else ""))
+        raise click.ClickException(f"no single document named {name!r}" + (f" (matches: {shown(', '.join(matches))})" if matches else ""))
     try:
         asyncio.run(retriever.remove_document(matches[0]))
     except RagError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"removed {matches[0]}")
+    click.echo(f"removed {shown(matches[0])}")
 
 
 def _document_json(doc: DocumentInfo) -> dict[str, object]:
@@ -159,7 +160,7 @@ def _documents_table(documents: list[DocumentInfo]) -> str:
     rows = [("DOCUMENT", "TYPE", "SIZE", "CHUNKS", "STATUS")]
     for d in documents:
         status = "ok" if d.status == "ok" else f"skipped: {d.reason}"
-        rows.append((d.source, d.kind, format_size(d.size_bytes), str(d.chunks), status))
+        rows.append((shown(d.source), shown(d.kind), format_size(d.size_bytes), str(d.chunks), shown(status)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows)
 
@@ -226,8 +227,8 @@ def _search_text(result: SearchResult) -> str:
     for p in result.passages:
         snippet = " ".join(p.chunk.text.split())
         snippet = snippet[:240] + ("…" if len(snippet) > 240 else "")
-        lines.append(f"\n[{p.rank}] {p.score:.2f}  {p.chunk.location}  (chunk {p.chunk.index}, chars {p.chunk.start}-{p.chunk.end})")
-        lines.append(f"    {snippet}")
+        lines.append(f"\n[{p.rank}] {p.score:.2f}  {shown(p.chunk.location)}  (chunk {p.chunk.index}, chars {p.chunk.start}-{p.chunk.end})")
+        lines.append(f"    {shown(snippet)}")
     return "\n".join(lines)
 
 
@@ -278,7 +279,7 @@ async def _ask(settings: Settings, question: str, as_json: bool) -> Answer:
             click.echo(f"\nNote: {answer.note}")
         for ref in answer.sources:
             cited = " (cited)" if ref.number in answer.cited else ""
-            click.echo(f"[{ref.number}] {ref.passage.chunk.location}{cited}")
+            click.echo(f"[{ref.number}] {shown(ref.passage.chunk.location)}{cited}")
     return answer
 
 

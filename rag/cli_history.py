@@ -13,6 +13,7 @@ import click
 
 from rag.config import Settings, load_settings
 from rag.errors import RagError
+from rag.terminal import shown
 
 if TYPE_CHECKING:  # SQLAlchemy and Argon2 load only for these commands, not for every `rag` command
     from rag.history import History, Role, ThreadRecord
@@ -85,7 +86,7 @@ def users_list(as_json: bool) -> None:
         click.echo("no users yet: `rag users add NAME` (then start with RAG_AUTH=password)")
     else:
         for name, role, created in rows:
-            click.echo(f"{name}\t{role}\t{created}")
+            click.echo(f"{shown(name)}\t{role}\t{created}")
 
 
 @click.command("export")
@@ -104,7 +105,7 @@ def export(conversation: str | None, fmt: str, out: Path | None, user: str | Non
         if not threads:
             click.echo("no stored conversations")
         for t in threads:
-            click.echo(f"{t.id}\t{t.user}\t{t.created_at}\t{t.name}")
+            click.echo(f"{shown(t.id)}\t{shown(t.user)}\t{t.created_at}\t{shown(t.name)}")
         return
     async def read(history: History, _: Settings) -> tuple[ThreadRecord | None, dict[str, Any]]:
         return await history.thread(conversation), await history.conversation(conversation)

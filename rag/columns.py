@@ -60,7 +60,7 @@ def props(columns: Columns) -> list[dict[str, Any]]:
     for role in sorted(columns, key=lambda r: r != "left"):
         c = columns[role].column
         item: dict[str, Any] = {"alias": c.alias, "model_id": c.model_id, "status": columns[role].status, "text": c.text,
-                                "reasoning": c.reasoning, "error": c.error, "cited": list(c.cited)}
+                                "reasoning": c.reasoning, "error": c.error, "cited": list(c.cited), "note": c.note}
         if c.generation is not None:
             g = c.generation
             item.update(ttft_ms=g.first_token_ms, total_ms=g.last_token_ms, tokens=g.completion_tokens,

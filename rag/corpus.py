@@ -53,6 +53,52 @@ class ScanReport:
         return bool(self.added or self.changed or self.removed)
 
 
+def corpus_path(root: Path, source: str) -> Path:
+    """The path `source` names inside the corpus folder `root`, or CorpusError saying why it is refused.
+
+    The one check every path from any source goes through (the walk, the change log other processes
+    write, watcher events, uploads, deletions): a relative POSIX path with no `..`, no hidden part, no
+    NUL, and no symbolic link on the way to it. Folder links are refused whatever
+    RAG_FOLLOW_EXTERNAL_LINKS says: the walk never enters them, and a name that passes through one
+    could reach any file of the host (a linked *file* is judged by the caller, which knows that setting).
+    A part that does not exist yet is fine (a document deleted, or about to be written).
+    """
+    pure = PurePosixPath(source)
+    if not source or "\x00" in source or pure.is_absolute() or source.startswith("/"):
+        raise CorpusError(f"{source!r} is not a path relative to the corpus folder")
+    if pure.as_posix() != source:  # "a/./b", "a//b", "a/": a change log we did not write
+        raise CorpusError(f"{source!r} is not a plain relative path")
+    if any(part == ".." or part.startswith(".") for part in pure.parts):
+        raise CorpusError(f"{source!r} names a hidden file or leaves the corpus folder")
+    path = root
+    for part in pure.parts[:-1]:
+        path = path / part
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            return root.joinpath(*pure.parts)
+        except OSError as exc:
+            raise CorpusError(f"{source!r} cannot be checked ({exc.strerror or exc})") from exc
+        if stat.S_ISLNK(info.st_mode):
+            raise CorpusError(f"{source!r} passes through a symbolic link to a folder ({path.name}); links to folders are never followed")
+        if not stat.S_ISDIR(info.st_mode):
+            raise CorpusError(f"{source!r} passes through {path.name}, which is not a folder")
+    resolved_parent = Path(os.path.realpath(path))
+    real_root = Path(os.path.realpath(root))
+    if resolved_parent != real_root and real_root not in resolved_parent.parents:  # belt and braces
+        raise CorpusError(f"{source!r} resolves outside the corpus folder")
+    return root.joinpath(*pure.parts)
+
+
+def inside_corpus(root: Path, source: str) -> bool:
+    """True when `source` passes `corpus_path`."""
+    try:
+        corpus_path(root, source)
+    except CorpusError:
+        return False
+    return True
+
+
 class Corpus:
     """Documents under one folder, parsed and chunked, cached by (size, mtime) and content hash."""
 
@@ -102,8 +148,12 @@ class Corpus:
         changed: list[str] = []
         removed: list[str] = []
         for source in sorted(set(sources)):
-            path = self.root / source
-            if source.startswith("/") or ".." in PurePosixPath(source).parts or any(p.startswith(".") for p in PurePosixPath(source).parts):
+            try:
+                path = corpus_path(self.root, source)
+            except CorpusError as exc:
+                log.warning("ignoring a recorded change: %s", exc)
+                if entries.pop(source, None) is not None:  # served before the path was swapped: drop it
+                    removed.append(source)
                 continue
             previous = entries.get(source)
             entry, status = self._refreshed(path, source, previous) if path.is_file() or path.is_symlink() else (None, "gone")
@@ -194,12 +244,16 @@ class Corpus:
 
     def _walk(self) -> list[Path]:
         paths = []
+        # os.walk lists folder links but never enters them (followlinks=False); every path still passes
+        # the shared check, so the walk and the per-file rescans serve exactly the same files.
         for directory, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if name.startswith("."):  # hidden files, editor swap files and upload temp files
                     continue
-                paths.append(Path(directory) / name)
+                path = Path(directory) / name
+                if inside_corpus(self.root, path.relative_to(self.root).as_posix()):
+                    paths.append(path)
         return paths
 
     def _refused_link(self, path: Path) -> str | None:

@@ -43,6 +43,7 @@ class DraftSignals:
     sources: int = 1  # how many sources the prompt held (0: nothing was retrieved)
     chosen_sources: bool = False  # the user picked the documents (attached them): retrieval is not judged
     draft_support: float | None = None  # share of the draft supported by its passages (None: not measured)
+    incomplete: str | None = None  # why the draft is not the model's whole answer (Generation.incomplete)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ def off_topic(signals: SupportSignals, policy: Policy, focused: bool) -> str | N
 def decide(signals: DraftSignals, policy: Policy) -> Decision:
     """Escalate the draft when any signal says it is weak; every reason is kept."""
     reasons: list[str] = []
+    if signals.incomplete:
+        reasons.append(f"draft incomplete: {signals.incomplete}")
     if signals.answer_tokens < policy.min_answer_tokens:
         reasons.append(f"draft too short ({signals.answer_tokens} tokens, minimum {policy.min_answer_tokens})")
     if signals.refuses:

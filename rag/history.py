@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from rag.config import Settings
 from rag.errors import RagError
+from rag.private import private_dir, private_file, tighten
 
 Role = Literal["admin", "user"]
 SQLITE_FILE = "history.db"
@@ -41,6 +42,12 @@ def database_url(settings: Settings) -> str:
     return {
         "postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite",
     }.get(scheme, scheme) + ":" + rest
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') matching `text` anywhere, its own %, _ and \\ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def is_sqlite(url: str) -> bool:
@@ -62,9 +69,21 @@ def configure_engine(engine: AsyncEngine) -> None:
 
 
 def open_engine(url: str) -> AsyncEngine:
-    """An engine on `url`, its SQLite folder created if needed."""
-    if is_sqlite(url):  # conversations are private: the folder is the owner's only
-        Path(url.split(":///", 1)[1]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """An engine on `url`; a SQLite file is created owner-only first.
+
+    Conversations and password hashes are private whatever the data folder's mode: the database file is
+    made 0600 before SQLite opens it, and SQLite gives its -wal and -shm files the database file's mode.
+    """
+    if is_sqlite(url) and ":memory:" not in url:
+        path = Path(url.split(":///", 1)[1].split("?", 1)[0])
+        try:
+            private_dir(path.parent)
+            private_file(path)
+            for suffix in ("-wal", "-shm", "-journal"):  # left looser by an older version
+                tighten(path.with_name(path.name + suffix))
+        except OSError as exc:
+            raise HistoryError(f"the history database {path} cannot be created ({exc.strerror or exc}); "
+                               "set RAG_DATA_DIR to a folder the app may write") from exc
     engine = create_async_engine(url, pool_pre_ping=not is_sqlite(url))
     configure_engine(engine)
     return engine

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Protocol
 
-from rag.corpus import TEMP_PREFIX, Corpus, DocumentKey, ScanReport, read_regular_file, too_large
+from rag.corpus import TEMP_PREFIX, Corpus, DocumentKey, ScanReport, corpus_path, read_regular_file, too_large
 from rag.errors import CorpusError, UnsupportedDocument
 from rag.options import UploadLimits
 from rag.parsing import MB, kind_of
@@ -310,6 +310,10 @@ class Library:
             if self.corpus.total_bytes() + size > self.limits.max_corpus_bytes:
                 return UploadOutcome(prepared.name, "rejected", size_bytes=size, reason=(
                     f"the corpus would exceed {self.limits.max_corpus_bytes / MB:.0f} MB (RAG_MAX_CORPUS_MB)"))
+            try:  # the uploads folder must be a real folder of the corpus, never a link out of it
+                corpus_path(self.root, prepared.info.source)
+            except CorpusError as exc:
+                raise CorpusError(f"could not store {prepared.name} in {self.uploads_dir}: {exc}") from exc
             try:
                 path = write_atomically(self.uploads_dir, prepared.target_name, prepared.data)
             except OSError as exc:
@@ -321,12 +325,12 @@ class Library:
 
     def remove(self, source: str) -> None:
         """Delete an uploaded document's file; only files inside the uploads folder may go."""
-        path = (self.root / source).resolve()
-        allowed = self.uploads_dir.resolve()
-        if allowed not in path.parents or source.startswith("/") or ".." in PurePosixPath(source).parts:
+        uploads = self.uploads_dir.relative_to(self.root).as_posix()
+        if not source.startswith(uploads + "/"):
             raise CorpusError(f"{source} is not an uploaded document; only uploads can be deleted here")
+        path = corpus_path(self.root, source)  # no "..", no link to a folder on the way
         with self.lock.held():
-            if not path.is_file():
+            if not (path.is_file() or path.is_symlink()):  # unlinking a link never touches its target
                 raise CorpusError(f"{source} does not exist")
             try:
                 path.unlink()

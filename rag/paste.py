@@ -18,6 +18,22 @@ PASTE_MIN_CHARS = 1500
 # The question that may follow pasted text: its last paragraph, if short and asking something.
 MAX_QUESTION_CHARS = 400
 SOURCE = "pasted text.md"  # how the pasted text is named as a source (never a file on disk)
+# The longest chat message (a question, or text after /paste): ~50,000 tokens, a 100-page text. Longer
+# texts are attached as files. public/chat.js holds the same number and stops such a message in the browser.
+MAX_MESSAGE_CHARS = 200_000
+# The websocket frame the server accepts. Socket.IO's default (1,000,000 bytes) closed the connection,
+# silently, on a pasted 1 MB text; this leaves room for MAX_MESSAGE_CHARS of any script, JSON-escaped
+# (up to 6 bytes a character), so an over-long message reaches the app and gets an answer saying why.
+SOCKET_BUFFER_BYTES = 8 * 2**20
+
+
+def too_long(length: int, max_file_mb: float) -> str | None:
+    """What the user is told about a message of `length` characters, or None when it is short enough."""
+    if length <= MAX_MESSAGE_CHARS:
+        return None
+    return (f"This message is {length:,} characters long; a chat message (and `/paste`) holds at most "
+            f"{MAX_MESSAGE_CHARS:,}. Attach a longer text as a file (the paperclip: .txt, .md, .pdf, .docx or "
+            f".html, up to {max_file_mb:g} MB) and ask about it. Nothing was sent to a model.")
 
 
 @dataclass(frozen=True)

@@ -209,9 +209,8 @@ class Pipeline:
             return
 
         generation = final.generation
-        if generation.cut:
-            notes.append(f"The answer was cut: {generation.alias} kept sending far past the {opts.max_tokens(kind)} "
-                         "tokens asked for, and the rest was not read.")
+        if (cut := incomplete_note(generation, kind, opts)) is not None:
+            notes.append(cut)
         escalated = kind == "large" and opts.mode == "auto"
         # Every completed request counts (an escalated answer: the draft and the large model's answer).
         runs = (final,) if draft is None or draft is final else (draft, final)
@@ -289,7 +288,8 @@ class Pipeline:
             timings_ms=MappingProxyType(dict(timings)), prompt_tokens=g.prompt_tokens,
             completion_tokens=g.completion_tokens, usage_estimated=g.usage_estimated, cost_usd=final.cost_usd,
             reasoning=g.reasoning, runs=(final,),
-            note=f"Not from your documents: {g.alias} answered from general knowledge ({why}).",
+            note=" ".join(filter(None, (f"Not from your documents: {g.alias} answered from general knowledge ({why}).",
+                                        incomplete_note(g, kind, opts)))),
         )
 
     async def compare(
@@ -348,7 +348,7 @@ class Pipeline:
             if isinstance(outcome, ModelFinished):
                 g = outcome.generation
                 columns.append(Column(g.alias, g.model_id, g.text, g.reasoning, None, g, outcome.cost_usd,
-                                      cited_sources(g.text, len(prompt.sources))))
+                                      cited_sources(g.text, len(prompt.sources)), incomplete_note(g, kind, opts)))
             elif isinstance(outcome, ModelFailed):
                 columns.append(Column(alias, model.model_id if model else "", outcome.partial_text, error=outcome.message))
             else:
@@ -462,10 +462,26 @@ class Pipeline:
             sources=len(prompt.sources),
             chosen_sources=focused,
             draft_support=checked.share if checked is not None else None,
+            incomplete=generation.incomplete,
         )
 
     def _ms(self, since: float) -> float:
         return round((self._clock() - since) * 1000, 3)
+
+
+def incomplete_note(generation: Generation, kind: Kind, opts: AnswerOptions) -> str | None:
+    """What the user is told when an answer is not the model's whole answer (None when it is)."""
+    if generation.cut:
+        return (f"The answer was cut: {generation.alias} kept sending far past the {opts.max_tokens(kind)} "
+                "tokens asked for, and the rest was not read.")
+    if generation.finish_reason is None:
+        return (f"The answer is incomplete: {generation.alias}'s stream ended before the model finished "
+                "(the server closed the connection without a finish reason).")
+    if generation.finish_reason == "length":
+        setting = "RAG_SMALL_MAX_TOKENS" if kind == "small" else "RAG_LARGE_MAX_TOKENS"
+        return (f"The answer is incomplete: {generation.alias} reached the {opts.max_tokens(kind)}-token limit "
+                f"({setting}) mid-answer.")
+    return None
 
 
 def numbered(passages: Sequence[Passage]) -> tuple[SourceRef, ...]:

@@ -20,6 +20,7 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from rag.private import DIR_MODE, private_dir, write_private
 from rag.types import Chunk, DocumentInfo
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class DocumentStore:
         self.path = folder / f"documents-{key}.pickle"
         self.key = key
         self.languages: frozenset[str] = frozenset()  # languages of the stored documents (rag.languages codes)
+        self.unwritable: str | None = None  # why the store cannot be written (said once; work from memory)
 
     def load(self) -> dict[str, StoredDocument]:
         """The stored documents, or {} when there is no store or it cannot be trusted (logged)."""
@@ -83,15 +85,16 @@ class DocumentStore:
                 for source, d in documents.items()}
         payload = pickle.dumps({"version": STORE_VERSION, "key": self.key, "documents": rows,
                                 "languages": sorted(languages)}, protocol=5)
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            temporary.write_bytes(payload)
-            os.replace(temporary, self.path)
+            private_dir(self.path.parent)
+            write_private(self.path, payload)
         except OSError as exc:
-            log.warning("index store not written (%s); the next start parses the folder again", exc)
-            temporary.unlink(missing_ok=True)
+            if self.unwritable is None:  # a cache: say so once, then keep working from memory
+                log.warning("index store %s cannot be written (%s): working from memory; every start parses "
+                            "the folder again until it can", self.path, exc.strerror or exc)
+            self.unwritable = f"{self.path.parent}: {exc.strerror or exc}"
             return
+        self.unwritable = None
         for old in self.path.parent.glob("documents-*.pickle"):  # other settings or code: never read again
             if old != self.path:
                 old.unlink(missing_ok=True)
@@ -116,6 +119,7 @@ class EngineStore:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._warned = False
 
     @staticmethod
     def key(documents: list[tuple[str, str]], **params: object) -> str:
@@ -146,14 +150,20 @@ class EngineStore:
             return
         temporary = self.folder / f".engines-{key}.{os.getpid()}.tmp"
         try:
+            private_dir(self.folder)
             shutil.rmtree(temporary, ignore_errors=True)
-            (temporary / "body").mkdir(parents=True)
+            temporary.mkdir(mode=DIR_MODE)  # owner-only: what bm25s writes inside inherits no protection
+            os.chmod(temporary, DIR_MODE)
+            (temporary / "body").mkdir()
             (temporary / "titles").mkdir()
             body.save(temporary / "body")
             titles.save(temporary / "titles")
             os.replace(temporary, target)
         except OSError as exc:
-            log.warning("engine not saved (%s): the next start rebuilds it", exc)
+            if not self._warned:
+                log.warning("engine not saved in %s (%s): working from memory; the next start rebuilds it",
+                            self.folder, exc.strerror or exc)
+                self._warned = True
             shutil.rmtree(temporary, ignore_errors=True)
             return
         for old in self.folder.glob("engines-*"):

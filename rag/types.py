@@ -159,6 +159,21 @@ class Generation:
     cut: bool = False  # the app stopped reading: the server sent far more than max_tokens
 
     @property
+    def incomplete(self) -> str | None:
+        """Why the text is not the model's whole answer, or None when the model finished.
+
+        A stream that ends with no finish reason was cut (a server that died and closed the connection
+        cleanly looks exactly like that); "length" means the model hit max_tokens mid-answer.
+        """
+        if self.cut:
+            return "the server kept sending far past the tokens asked for, and the rest was not read"
+        if self.finish_reason is None:
+            return "the stream ended before the model finished (no finish reason: the connection was closed)"
+        if self.finish_reason == "length":
+            return "the model reached its token limit mid-answer"
+        return None
+
+    @property
     def generation_ms(self) -> float:
         """Time from the first token to the last."""
         return max(self.last_token_ms - self.first_token_ms, 0.0)
@@ -287,6 +302,7 @@ class Column:
     generation: Generation | None = None
     cost_usd: float = 0.0
     cited: tuple[int, ...] = ()
+    note: str | None = None  # e.g. the answer is incomplete (the stream ended before the model finished)
 
 
 @dataclass(frozen=True)

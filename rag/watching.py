@@ -16,19 +16,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from rag.corpus import inside_corpus
+
 log = logging.getLogger(__name__)
 
-# Paths whose changes are the app's own bookkeeping, never documents.
-IGNORED_PREFIXES = (".",)
-
-
 def is_document_change(path: str, root: Path) -> bool:
-    """A change worth a refresh: inside the folder and not a hidden file (temp files, the lock, the stamp)."""
+    """A change worth a refresh: a path the corpus would serve (rag.corpus.corpus_path: not hidden, not
+    through a link to a folder), so the app's own temp files, lock and change log never trigger one."""
     try:
-        relative = Path(path).resolve().relative_to(root.resolve())
-    except (ValueError, OSError):
-        return False
-    return not any(part.startswith(IGNORED_PREFIXES) for part in relative.parts)
+        relative = Path(path).relative_to(root)
+    except ValueError:
+        try:  # the watcher may report the folder's real path when `root` is a link to it
+            relative = Path(path).relative_to(root.resolve())
+        except (ValueError, OSError):
+            return False
+    return inside_corpus(root, relative.as_posix())
 
 
 class FolderWatcher:

@@ -171,6 +171,48 @@ async def test_server_dying_mid_answer_is_reported_and_the_app_keeps_answering(
     assert _final_content(context).startswith("Ollama listens on port 11434")
 
 
+async def test_a_stream_closed_without_a_finish_reason_is_shown_as_incomplete(
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer
+) -> None:
+    import chainlit as cl
+
+    server.replies["phi-4-mini"] = Reply(content=["Ollama ", "listens ", "on ", "port ", "11434 ", "accord"], end_after=6)
+    _use(app_module, base_url=server.url, mode="small")
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    content = _final_content(context)
+    assert content.startswith("Ollama listens on port 11434 accord")
+    assert "The answer is incomplete: phi-4-mini's stream ended before the model finished" in content
+
+
+async def test_a_message_over_the_limit_gets_a_reason_and_the_chat_goes_on(
+    app_module: ModuleType, context: Mock, server: FakeOpenAIServer
+) -> None:
+    import chainlit as cl
+
+    from rag.paste import MAX_MESSAGE_CHARS
+
+    _use(app_module, base_url=server.url)
+    for body in ("x" * (MAX_MESSAGE_CHARS + 1), "/paste " + "word " * MAX_MESSAGE_CHARS):
+        await app_module.answer(cl.Message(content=body))
+        content = [c.args[0]["output"] for c in context.send_step.call_args_list
+                   if c.args[0]["type"] == "assistant_message"][-1]
+        assert content.startswith("⚠️ This message is ") and f"at most {MAX_MESSAGE_CHARS:,}" in content
+        assert "Attach a longer text as a file" in content
+    assert server.requests == []
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    assert _final_content(context).startswith("Ollama listens on port 11434")
+
+
+def test_the_browser_and_the_server_share_one_message_limit() -> None:
+    import re
+
+    from rag.paste import MAX_MESSAGE_CHARS, SOCKET_BUFFER_BYTES
+
+    script = (REPO / "public" / "chat.js").read_text()
+    assert int(re.search(r"MAX_MESSAGE_CHARS = (\d+);", script).group(1)) == MAX_MESSAGE_CHARS  # type: ignore[union-attr]
+    assert SOCKET_BUFFER_BYTES >= 6 * MAX_MESSAGE_CHARS  # any script, JSON-escaped, still reaches the app
+
+
 def _corpus_copy(tmp_path: Path, app_module: ModuleType, server: FakeOpenAIServer, **extra: Any) -> Path:
     import shutil
 

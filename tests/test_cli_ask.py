@@ -163,3 +163,27 @@ def test_only_the_draft_asks_for_logprobs(server: FakeOpenAIServer) -> None:
     assert final["model"] == "gpt-oss-20b-cuda-gpu:1" and "logprobs" not in final
     result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?", "--mode", "small", "--json"])
     assert "logprobs" not in server.requests[-1]  # small-only mode: no draft to judge
+
+
+@pytest.mark.parametrize("reply", [
+    Reply(content=["Ollama ", "listens ", "on ", "port ", "11434 ", "accord"], end_after=6),  # clean close, no [DONE]
+    Reply(content=["Ollama ", "listens ", "on ", "port ", "11434 ", "accord"], finish_reason="length"),
+])
+def test_a_stream_that_ends_before_the_model_finished_is_never_a_finished_answer(server: FakeOpenAIServer,
+                                                                                   reply: Reply) -> None:
+    # Issue 21, finding 2: a server that closes the connection cleanly after a few tokens, with no finish
+    # reason and no [DONE], gave exit 0 with the fragment as the answer and no note.
+    server.replies["Phi-4-mini-instruct-generic-cpu"] = reply
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?", "--json", "--mode", "small"])
+    data = json.loads(result.output)
+    assert data["answer"] == "Ollama listens on port 11434 accord"
+    assert data["note"] and data["note"].startswith("The answer is incomplete: phi-4-mini")
+
+
+def test_an_incomplete_draft_is_escalated_in_auto_mode(server: FakeOpenAIServer) -> None:
+    server.replies["Phi-4-mini-instruct-generic-cpu"] = Reply(
+        content=["Ollama listens on port 11434 by default [1], unless OLLAMA_HOST ", "says other"], end_after=2)
+    result = CliRunner().invoke(cli, ["ask", "Which port does Ollama use?", "--json", "--mode", "auto"])
+    data = json.loads(result.output)
+    assert data["model"] == "gpt-oss-20b" and data["escalated"] is True
+    assert any(r.startswith("draft incomplete: the stream ended before the model finished") for r in data["reasons"])

@@ -42,6 +42,10 @@ POLICY = Policy()
         (replace(GOOD, draft_support=None), POLICY, False, []),  # nothing checkable: no verdict from it
         (replace(GOOD, draft_support=0.1, refuses=True), POLICY, True, ["insufficient"]),  # a refusal says enough
         (replace(GOOD, draft_support=0.3), replace(POLICY, min_draft_support=0.2), False, []),
+        (replace(GOOD, incomplete="the stream ended before the model finished"), POLICY, True,
+         ["draft incomplete: the stream ended before the model finished"]),
+        (replace(GOOD, incomplete="the model reached its token limit mid-answer"), POLICY, True, ["token limit"]),
+        (replace(GOOD, incomplete=None), POLICY, False, []),
     ],
 )
 def test_decide(signals: DraftSignals, policy: Policy, escalate: bool, reason_fragments: list[str]) -> None:

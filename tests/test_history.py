@@ -252,3 +252,28 @@ async def test_a_step_rewritten_while_its_conversation_is_new_keeps_its_last_sta
         assert thread is not None and [s["output"] for s in thread["steps"]] == ["version 4"]
     finally:
         await layer.close()
+
+
+@pytest.mark.parametrize(("search", "expected"), [
+    ("%", ["t-pct"]), ("_", ["t-under"]), ("50%", ["t-pct"]), ("5_0", []), ("a_b", ["t-under"]), ("\\", ["t-slash"]),
+    ("\\%", []), ("500", ["t-500"]), ("0%", ["t-pct"]), ("", ["t-500", "t-pct", "t-slash", "t-under", "t-zzz"]),
+])
+async def test_conversation_search_takes_wildcards_literally(app_module: ModuleType, context: Mock,  # noqa: F811
+                                                             history: History, url: str, search: str,
+                                                             expected: list[str]) -> None:
+    # Issue 21, finding 6: "%" listed every conversation; "50%" matched "500".
+    import chainlit as cl
+    from chainlit.types import Pagination, ThreadFilter
+
+    layer = app_module._HistoryLayer(url)
+    try:
+        alice = await layer.create_user(cl.User(identifier="alice"))
+        for thread, output in (("t-500", "the fee is 500 euros"), ("t-pct", "a rise of 50% this year"),
+                               ("t-under", "the variable a_b holds it"), ("t-slash", "C:\\temp holds it"),
+                               ("t-zzz", "nothing special")):
+            await layer.update_thread(thread, name=thread, user_id=alice.id)
+            await layer.create_step(_step(f"s-{thread}", thread, output))
+        found = await layer.list_threads(Pagination(first=20), ThreadFilter(userId=alice.id, search=search or None))
+        assert sorted(t["id"] for t in found.data) == expected
+    finally:
+        await layer.close()

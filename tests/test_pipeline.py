@@ -280,3 +280,17 @@ async def test_an_unsupported_draft_escalates_with_that_reason() -> None:
     decision = next(e for e in events if isinstance(e, EscalationDecided))
     assert decision.escalate and any("draft poorly supported: only 0%" in r for r in decision.reasons)
     assert answer.model == "gpt-oss-20b" and answer.escalated and answer.draft == invented
+
+
+@pytest.mark.parametrize(("finish", "note"), [
+    (None, "The answer is incomplete: phi-4-mini's stream ended before the model finished"),
+    ("length", "The answer is incomplete: phi-4-mini reached the 512-token limit (RAG_SMALL_MAX_TOKENS)"),
+])
+async def test_a_draft_that_ended_early_is_marked_and_escalated(finish: str | None, note: str) -> None:
+    pipeline, _, _ = _setup(small={"finish_reason": finish}, large={})
+    _, answer = await _run(pipeline, mode="auto")
+    assert answer.model == "gpt-oss-20b" and answer.escalated
+    assert any(r.startswith("draft incomplete: ") for r in answer.reasons)
+    pipeline, _, _ = _setup(small={"finish_reason": finish}, large={})
+    _, answer = await _run(pipeline, mode="small")
+    assert answer.model == "phi-4-mini" and (answer.note or "").startswith(note)

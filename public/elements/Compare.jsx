@@ -41,6 +41,7 @@ function ColumnView({ column }) {
         <Metric label="cited" value={column.cited && column.cited.length ? column.cited.map((n) => "[" + n + "]").join(" ") : "–"} />
       </div>
       {column.error ? <div className="compare-error text-sm text-red-500 whitespace-pre-wrap">{column.error}</div> : null}
+      {column.note ? <div className="compare-note text-xs text-amber-600 whitespace-pre-wrap">{column.note}</div> : null}
       <div className="compare-answer text-sm whitespace-pre-wrap leading-relaxed">{column.text}</div>
       {column.reasoning ? (
         <details className="text-xs text-muted-foreground">

@@ -44,7 +44,7 @@ def compare_json(prompt: str, columns: Sequence[Column], grounded: bool) -> str:
     """One JSON object: the prompt, and per model its figures and answer (or error)."""
     def figures(c: Column) -> dict[str, object]:
         g = c.generation
-        return {"model": c.alias, "model_id": c.model_id, "error": c.error, "answer": c.text,
+        return {"model": c.alias, "model_id": c.model_id, "error": c.error, "note": c.note, "answer": c.text,
                 "total_ms": round(g.last_token_ms, 1) if g else None,
                 "ttft_ms": round(g.first_token_ms, 1) if g else None,
                 "prompt_tokens": g.prompt_tokens if g else None, "completion_tokens": g.completion_tokens if g else None,

@@ -42,6 +42,7 @@ class Reply:
     endless: bool = False  # repeat the content until the client hangs up (a server that never stops)
     error_after: int | None = None  # send an SSE {"error": ...} event after this many chunks
     finish_reason: str = "stop"
+    end_after: int | None = None  # after this many chunks, end the body cleanly: no finish reason, no [DONE]
 
 
 ReplyFor = Callable[[dict[str, Any]], Reply]
@@ -214,6 +215,9 @@ class FakeOpenAIServer:
                     if reply.cut_after is not None and sent >= reply.cut_after:
                         self._abort()
                         return
+                    if reply.end_after is not None and sent >= reply.end_after:
+                        self._chunk(b"")  # a well-formed end of the body: only the finish is missing
+                        return
                     if reply.error_after is not None and sent >= reply.error_after:
                         self._event({"error": {"message": reply.error or "scripted stream error"}})
                         self._event("[DONE]")
@@ -232,6 +236,9 @@ class FakeOpenAIServer:
                     sent += 1
                 if reply.cut_after is not None and sent >= reply.cut_after:
                     self._abort()
+                    return
+                if reply.end_after is not None and sent >= reply.end_after:
+                    self._chunk(b"")
                     return
                 for _ in range(reply.keepalive):  # "progress" that carries no text
                     time.sleep(reply.delay_between)

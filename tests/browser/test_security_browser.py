@@ -40,3 +40,20 @@ def test_only_the_apps_own_origin_may_call_it(stack: Stack) -> None:
     handshake = f"{stack.app_url}/ws/socket.io/?EIO=4&transport=polling"
     assert _get(handshake, "http://evil.example")[0] == 400  # no chat session opened from another site
     assert _get(handshake, stack.app_url)[0] == 200  # the app's own pages connect as before
+
+
+def test_a_message_over_the_limit_is_stopped_with_a_reason_and_the_chat_goes_on(page, stack: Stack) -> None:
+    # Issue 21, finding 4: a 1 MB message closed the socket (Socket.IO's 1,000,000-byte buffer), silently.
+    requests_before = stack.fake.log()["requests"]
+    page.fill("#chat-input", "All work and no play. " * 48000)  # 1,056,000 characters
+    page.wait_for_selector("#chat-submit:not([disabled])", timeout=30_000)
+    page.click("#chat-submit")
+    notice = page.wait_for_selector("#message-too-long", timeout=10_000)
+    assert "1,056,000 characters long" in notice.inner_text() and "at most 200,000" in notice.inner_text()
+    assert "Attach a longer text as a file" in notice.inner_text()
+    page.keyboard.press("Enter")  # Enter is stopped the same way
+    assert stack.fake.log()["requests"] == requests_before
+    page.fill("#chat-input", "")
+    assert page.locator("#message-too-long").count() == 0  # gone once the text fits
+    text = ask(page, "Which port does Ollama use?")  # the connection is alive: the next question is answered
+    assert "11434" in text

@@ -66,6 +66,7 @@ class FakeModel:
     prompt_tokens: int = 500
     model_id: str = ""
     endpoint: str = "http://fake/v1"
+    finish_reason: str | None = "stop"  # None: the stream ended without one (a cut connection)
     calls: list[Sequence[dict[str, str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -92,7 +93,8 @@ class FakeModel:
         first = self.ttft_ms
         last = (self.clock() - start) * 1000
         yield Generation(self.alias, self.model_id, self.endpoint, self.text, self.reasoning, self.prompt_tokens,
-                         len(words), False, first, last, (len(words) - 1) / ((last - first) / 1000) if last > first else 0.0)
+                         len(words), False, first, last, (len(words) - 1) / ((last - first) / 1000) if last > first else 0.0,
+                         finish_reason=self.finish_reason)
 
 
 @dataclass

@@ -1,0 +1,88 @@
+// Accessible names for Chainlit's icon-only buttons (screen readers announced them as "button").
+// Chainlit renders them without aria-labels; they come and go as the UI changes, so a MutationObserver
+// labels each one when it appears. Labels only: no behaviour changes.
+(function () {
+  const LABELS = {
+    "upload-button": "Attach files",
+    "chat-settings-open-modal": "Chat settings",
+    "chat-submit": "Send message",
+    "stop-button": "Stop answering",
+    "command-button": "Commands",
+    "new-chat-button": "New chat",
+    "theme-toggle": "Toggle theme",
+    "scroll-down-button": "Scroll to the latest message",
+    "sidebar-trigger-button": "Show or hide conversations",
+    "search-chats-button": "Search conversations",
+  };
+  // Buttons without an id, recognised by a class of their own or by their Lucide icon.
+  const BY_SELECTOR = [
+    ["button.edit-message", "Edit message"],
+    ["button:has(svg.lucide-copy), button:has(svg.lucide-check)", "Copy"],
+    ["button:has(svg.lucide-thumbs-up)", "Helpful"],
+    ["button:has(svg.lucide-thumbs-down)", "Not helpful"],
+    ["button:has(svg.lucide-square-pen), button:has(svg.lucide-pen-square)", "New chat"],
+    ["button:has(svg.lucide-x)", "Close"],
+    ["button:has(svg.lucide-ellipsis)", "Conversation options"],
+    ["button:has(svg.lucide-arrow-down)", "Scroll to the latest message"],
+  ];
+  function name(el, text) {
+    if (el && !el.getAttribute("aria-label") && !el.innerText.trim()) {
+      el.setAttribute("aria-label", text);
+      if (!el.title) el.title = text;
+    }
+  }
+  function label() {
+    for (const [id, text] of Object.entries(LABELS)) name(document.getElementById(id), text);
+    for (const [selector, text] of BY_SELECTOR) document.querySelectorAll(selector).forEach((el) => name(el, text));
+  }
+  new MutationObserver(label).observe(document.documentElement, { childList: true, subtree: true });
+  label();
+})();
+
+// A message longer than the chat takes never leaves the browser: Socket.IO drops the whole connection on
+// an over-long frame, silently, and the sender would wait for nothing. The same limit is enforced by the
+// server (rag/paste.py MAX_MESSAGE_CHARS; a test keeps the two equal), which says the same words.
+(function () {
+  const MAX_MESSAGE_CHARS = 200000;
+  const INPUTS = ["chat-input", "edit-chat-input"];
+  function textOf(el) {
+    return el.value !== undefined ? el.value : el.innerText || "";
+  }
+  function notice(el, length) {
+    let box = document.getElementById("message-too-long");
+    if (length <= MAX_MESSAGE_CHARS) {
+      if (box) box.remove();
+      return false;
+    }
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "message-too-long";
+      box.setAttribute("role", "alert");
+      box.className = "text-sm text-red-600 dark:text-red-400 px-4 py-2";
+      const composer = el.closest("#message-composer") || el.parentElement;
+      composer.parentElement.insertBefore(box, composer.nextSibling);
+    }
+    box.textContent =
+      "This message is " + length.toLocaleString("en") + " characters long; a chat message (and /paste) holds at most " +
+      MAX_MESSAGE_CHARS.toLocaleString("en") + ". Attach a longer text as a file (the paperclip: .txt, .md, .pdf, " +
+      ".docx or .html) and ask about it. Nothing was sent.";
+    return true;
+  }
+  function tooLong(target) {
+    const el = target && target.closest ? INPUTS.map((id) => document.getElementById(id)).find((i) => i && i.contains(target)) : null;
+    return el ? notice(el, textOf(el).length) : false;
+  }
+  function stop(event) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && tooLong(event.target)) stop(event);
+  }, true);
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("#chat-submit");
+    const input = document.getElementById("chat-input");
+    if (button && input && notice(input, textOf(input).length)) stop(event);
+  }, true);
+  document.addEventListener("input", (event) => { tooLong(event.target); }, true);
+})();
