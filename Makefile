@@ -6,7 +6,7 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 
-.PHONY: install test-deps run test bench clean
+.PHONY: install test-deps run test bench opensearch opensearch-stop clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,16 @@ SCIFACT ?= ../shared/data/beir/scifact
 bench: install
 	$(BIN)/rag bench retrieval --dataset $(SCIFACT) --engine rank-bm25
 	$(BIN)/rag bench retrieval --dataset $(SCIFACT) --engine bm25s
+
+# A local OpenSearch cluster to try RAG_ENGINE=opensearch with: fetched from Maven Central once (Java 21+
+# and Maven needed), two nodes on free loopback ports, run as a non-root user; prints the RAG_OPENSEARCH_URL
+# to use. `make opensearch-stop` stops it (its data is kept for the next start; add PURGE=1 to remove it).
+OPENSEARCH_NODES ?= 2
+opensearch: install
+	$(BIN)/python -m rag.index.opensearch_cluster start --nodes $(OPENSEARCH_NODES)
+
+opensearch-stop: install
+	$(BIN)/python -m rag.index.opensearch_cluster stop $(if $(PURGE),--purge)
 
 clean:
 	rm -rf $(VENV) .files .pytest_cache build *.egg-info

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rag.errors import ConfigError
 from rag.types import Mode
 
-Engine = Literal["auto", "rank-bm25", "bm25s"]
+Engine = Literal["auto", "rank-bm25", "bm25s", "opensearch"]
 AuthMode = Literal["local", "password"]
 
 
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     )
 
     # --- retrieval --------------------------------------------------------------------------------
-    engine: Engine = Field("auto", description="BM25 engine: auto (rank-bm25 for small corpora, bm25s above 2,000 chunks), rank-bm25 or bm25s.")
+    engine: Engine = Field("auto", description="BM25 engine: auto (rank-bm25 for small corpora, bm25s above 2,000 chunks), rank-bm25, bm25s, or opensearch (a search server shared by every app process).")
     watch_interval_s: float = Field(60.0, gt=0, description="Full reconciliation of the corpus folder in the background, besides file events.")
     top_k: int = Field(5, ge=BOUNDS["top_k"].low, le=BOUNDS["top_k"].high, description="Passages given to the model.")
     bm25_k1: float = Field(1.2, gt=0, le=5, description="BM25 term-frequency saturation.")
@@ -80,6 +80,19 @@ class Settings(BaseSettings):
     # Chosen on SciFact train plus the bundled question set (BENCHMARKS.md): 0.2 keeps SciFact nDCG@10 and
     # lifts hit@1 on questions users ask about the bundled documents from 0.83 to 0.96.
     title_weight: float = Field(0.2, ge=0, le=10, description="Weight of the title field (title, headings, file name).")
+
+    # --- OpenSearch (RAG_ENGINE=opensearch) ----------------------------------------------------------
+    opensearch_url: str = Field("http://127.0.0.1:9200", description="One or more nodes, comma-separated (http:// or https://).")
+    opensearch_index: str = Field("rag-chunks", description="The chunk index (its manifest is <name>-documents).")
+    opensearch_user: str | None = Field(None, description="User for basic authentication.")
+    opensearch_password: SecretStr | None = Field(None, description="Password for basic authentication.")
+    opensearch_ca_certs: Path | None = Field(None, description="CA certificate (PEM) that signed the nodes' certificates.")
+    opensearch_verify_certs: bool = Field(True, description="Check the nodes' TLS certificates (leave on outside tests).")
+    # One shard keeps idf and the average length the whole corpus's at no cost; with more, every search
+    # runs dfs_query_then_fetch (one more round trip inside the cluster) so the scores stay the same.
+    opensearch_shards: int = Field(1, ge=1, le=64, description="Primary shards of a new index.")
+    opensearch_replicas: int = Field(0, ge=0, le=8, description="Replicas of each shard (1 on a cluster of 2 or more nodes).")
+    opensearch_timeout_s: float = Field(10.0, gt=0, description="One request to the cluster.")
 
     # --- models -----------------------------------------------------------------------------------
     base_url: str | None = Field(
@@ -113,7 +126,7 @@ class Settings(BaseSettings):
     # --- escalation -------------------------------------------------------------------------------
     min_answer_tokens: int = Field(12, ge=BOUNDS["min_answer_tokens"].low, le=BOUNDS["min_answer_tokens"].high, description="Drafts shorter than this escalate.")
     # Support thresholds are probabilities: the estimated chance that the documents answer the question
-    # (rag/support.py; fitted by `rag calibrate`, measured by `rag bench support`, BENCHMARKS.md).
+    # (rag/index/support.py; fitted by `rag calibrate`, measured by `rag bench support`, BENCHMARKS.md).
     min_support: float = Field(0.4, ge=BOUNDS["min_support"].low, le=BOUNDS["min_support"].high,
                                description="A draft escalates when retrieval support is below this.")
     min_top_score: float = Field(0.0, ge=0, description="Top BM25 score below this is weak support (0 = off).")
@@ -172,6 +185,31 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"has an invalid port ({exc})") from exc
         return value.rstrip("/")
+
+    @field_validator("opensearch_url")
+    @classmethod
+    def _are_http_urls(cls, value: str) -> str:
+        urls = [u.strip().rstrip("/") for u in value.split(",") if u.strip()]
+        if not urls:
+            raise ValueError("must name at least one node, e.g. http://127.0.0.1:9200")
+        for url in urls:
+            parsed = urlsplit(url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname or any(c.isspace() for c in url):
+                raise ValueError(f"{url!r} is not an http:// or https:// URL of an OpenSearch node")
+            try:
+                parsed.port  # noqa: B018 - raises for a port that is not a number or out of range
+            except ValueError as exc:
+                raise ValueError(f"{url!r} has an invalid port ({exc})") from exc
+        return ",".join(urls)
+
+    @field_validator("opensearch_index")
+    @classmethod
+    def _is_index_name(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,200}", value) or value in (".", ".."):
+            raise ValueError("must be a lower-case OpenSearch index name (letters, digits, '-', '_', '.')")
+        return value
 
     @field_validator("database_url")
     @classmethod

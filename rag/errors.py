@@ -48,3 +48,13 @@ class StreamInterrupted(ModelError):
 
 class NoFinalAnswer(ModelError):
     """A reasoning model spent its output on reasoning and produced no final answer."""
+
+
+class SearchUnavailable(RagError):
+    """The search server (RAG_ENGINE=opensearch) cannot be reached or refused a request. The folder is
+    untouched: what changed meanwhile is indexed once it is back."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"search is unreachable at {where}: {reason}")
+        self.where = where
+        self.reason = reason

@@ -7,21 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.analysis import Analyzer
+from rag.index.analysis import Analyzer
 from rag.config import Settings
-from rag.corpus import Corpus
-from rag.library import Library
-from rag.options import AnswerOptions, answer_options, parse_limits, upload_limits
-from rag.retrieval import Index, Retriever
-from rag.store import DocumentStore, fingerprint
-from rag.support import SupportModel
-from rag.tokens import LazyTokenizer, get_tokenizer, tokenizer_name
+from rag.documents.corpus import Corpus
+from rag.documents.library import Library
+from rag.answer.options import AnswerOptions, answer_options, parse_limits, upload_limits
+from rag.index.index import Index, SearchIndex
+from rag.index.retriever import Retriever
+from rag.index.persistence import DocumentStore, fingerprint
+from rag.index.support import SupportModel
+from rag.llm.tokens import LazyTokenizer, get_tokenizer, tokenizer_name
 
 if TYPE_CHECKING:  # the models, the history and the watcher are the app's: `rag search` never imports them
-    from rag.discovery import ModelDirectory
-    from rag.history import History
-    from rag.pipeline import Pipeline
-    from rag.watching import FolderWatcher
+    from rag.index.opensearch import OpenSearchOptions
+    from rag.llm.discovery import ModelDirectory
+    from rag.chat.history import History
+    from rag.answer.pipeline import Pipeline
+    from rag.documents.watching import FolderWatcher
 
 
 def build_library(settings: Settings) -> Library:
@@ -38,15 +40,36 @@ def build_library(settings: Settings) -> Library:
 
 
 def build_retriever(settings: Settings, library: Library | None = None) -> Retriever:
-    """The library and its index; not yet scanned (call `warm_up()`, from a thread in the app)."""
+    """The library and its index; not yet scanned (call `warm_up()`, from a thread in the app).
+
+    With RAG_ENGINE=opensearch the index lives in the cluster; nothing connects until the first sync."""
     analyzer = Analyzer()
     model = SupportModel.load(settings.support_model) if settings.support_model else None
-    index = Index(analyzer, settings.engine, settings.bm25_k1, settings.bm25_b, settings.title_weight, model)
+    index: SearchIndex
+    if settings.engine == "opensearch":
+        from rag.index.opensearch import OpenSearchIndex
+
+        index = OpenSearchIndex(analyzer, opensearch_options(settings), model)
+    else:
+        index = Index(analyzer, settings.engine, settings.bm25_k1, settings.bm25_b, settings.title_weight, model)
     return Retriever(library or build_library(settings), index, analyzer, document_store(settings))
 
 
+def opensearch_options(settings: Settings) -> OpenSearchOptions:
+    """How to reach the cluster and shape the index, from the settings (secrets revealed only here)."""
+    from rag.index.opensearch import OpenSearchOptions
+
+    password = settings.opensearch_password.get_secret_value() if settings.opensearch_password else None
+    return OpenSearchOptions(
+        urls=tuple(settings.opensearch_url.split(",")), index=settings.opensearch_index, user=settings.opensearch_user,
+        password=password, ca_certs=settings.opensearch_ca_certs, verify_certs=settings.opensearch_verify_certs,
+        shards=settings.opensearch_shards, replicas=settings.opensearch_replicas, timeout_s=settings.opensearch_timeout_s,
+        k1=settings.bm25_k1, b=settings.bm25_b, title_weight=settings.title_weight)
+
+
 # The code that shapes stored chunks and terms: any change to it makes a new store (the old one is ignored).
-_SHAPING_CODE = ("analysis.py", "chunking.py", "parsing.py", "corpus.py", "store.py", "types.py")
+_SHAPING_CODE = ("index/analysis.py", "documents/chunking.py", "documents/parsing.py", "documents/corpus.py",
+                 "index/persistence.py", "types.py")
 
 
 def document_store(settings: Settings) -> DocumentStore:
@@ -83,8 +106,8 @@ class Services:
 
 def build_services(settings: Settings, own_port: int | None = None) -> Services:
     """Retriever, model directory and pipeline; `own_port` is never probed as a model server."""
-    from rag.discovery import DirectoryModels, ModelDirectory
-    from rag.pipeline import Pipeline
+    from rag.llm.discovery import DirectoryModels, ModelDirectory
+    from rag.answer.pipeline import Pipeline
 
     library = build_library(settings)
     retriever = build_retriever(settings, library)

@@ -93,7 +93,7 @@ class SupportSignals:
     `relative_margin` is that margin divided by the top score.
 
     `support` is what the policy reads: the estimated probability that the corpus answers the question,
-    from a model over the scale-free predictors that follow it (`rag.support`, fitted by `rag calibrate`).
+    from a model over the scale-free predictors that follow it (`rag.index.support`, fitted by `rag calibrate`).
     """
 
     top_score: float
@@ -232,6 +232,7 @@ class ModelFinished:
     role: Role
     generation: Generation
     cost_usd: float
+    cited: tuple[int, ...] = ()  # the sources its answer cites, read once when it finished
 
 
 @dataclass(frozen=True)

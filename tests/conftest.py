@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,12 @@ def corpus_dir(tmp_path: Path) -> Path:
 def settings(corpus_dir: Path) -> Settings:
     """Settings over the temporary corpus, small chunks so tests can exercise chunking."""
     return Settings(corpus_dir=corpus_dir, chunk_tokens=64, chunk_overlap=8, _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> Iterator[str]:
+    """One real OpenSearch node for the whole run (each test uses an index of its own)."""
+    from tests.opensearch import opensearch_cluster
+
+    with opensearch_cluster(1) as cluster:
+        yield cluster.url_setting

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rag.bench.appserver import free_port
+from rag.fakes.appserver import free_port
 
 
 def pg_binary(name: str) -> str | None:

@@ -18,7 +18,7 @@ import pytest_asyncio
 from rag.config import Settings
 from rag.runtime import Services, build_services
 from tests.conftest import REPO, SHARED_DATA
-from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from rag.fakes.openai_server import FakeOpenAIServer, Reply
 
 
 @pytest.fixture(scope="module")
@@ -176,12 +176,19 @@ async def test_a_stream_closed_without_a_finish_reason_is_shown_as_incomplete(
 ) -> None:
     import chainlit as cl
 
-    server.replies["phi-4-mini"] = Reply(content=["Ollama ", "listens ", "on ", "port ", "11434 ", "accord"], end_after=6)
-    _use(app_module, base_url=server.url, mode="small")
+    # Both servers close the stream cleanly mid-answer (no finish reason, no [DONE]): the draft is escalated
+    # as incomplete, and the large model's answer, cut the same way, says so under it.
+    cut = ["Ollama ", "listens ", "on ", "port ", "11434 ", "accord"]
+    server.replies["phi-4-mini"] = Reply(content=cut, end_after=6)
+    server.replies["gpt-oss-20b"] = Reply(content=cut, end_after=6)
+    _use(app_module, base_url=server.url)
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     content = _final_content(context)
     assert content.startswith("Ollama listens on port 11434 accord")
-    assert "The answer is incomplete: phi-4-mini's stream ended before the model finished" in content
+    assert "The answer is incomplete: gpt-oss-20b's stream ended before the model finished" in content
+    shown = [str(c.args[0].get("output") or "") + c.args[0]["name"]
+             for c in context.send_step.call_args_list + context.update_step.call_args_list]
+    assert any("draft incomplete: the stream ended before the model finished" in text for text in shown)
 
 
 async def test_a_message_over_the_limit_gets_a_reason_and_the_chat_goes_on(
@@ -189,7 +196,7 @@ async def test_a_message_over_the_limit_gets_a_reason_and_the_chat_goes_on(
 ) -> None:
     import chainlit as cl
 
-    from rag.paste import MAX_MESSAGE_CHARS
+    from rag.chat.paste import MAX_MESSAGE_CHARS
 
     _use(app_module, base_url=server.url)
     for body in ("x" * (MAX_MESSAGE_CHARS + 1), "/paste " + "word " * MAX_MESSAGE_CHARS):
@@ -206,7 +213,7 @@ async def test_a_message_over_the_limit_gets_a_reason_and_the_chat_goes_on(
 def test_the_browser_and_the_server_share_one_message_limit() -> None:
     import re
 
-    from rag.paste import MAX_MESSAGE_CHARS, SOCKET_BUFFER_BYTES
+    from rag.chat.paste import MAX_MESSAGE_CHARS, SOCKET_BUFFER_BYTES
 
     script = (REPO / "public" / "chat.js").read_text()
     assert int(re.search(r"MAX_MESSAGE_CHARS = (\d+);", script).group(1)) == MAX_MESSAGE_CHARS  # type: ignore[union-attr]
@@ -458,7 +465,8 @@ async def test_commands_are_registered_for_the_composer(app_module: ModuleType, 
 async def test_a_server_started_after_the_greeting_is_announced(app_module: ModuleType, context: Mock) -> None:
     import chainlit as cl
 
-    from rag.bench.appserver import free_port
+    from rag.fakes.appserver import free_port
+    from rag.ui.greeting import announce_when_a_server_appears
 
     port = free_port()
     services = _use(app_module, base_url=f"http://127.0.0.1:{port}/v1")
@@ -471,7 +479,7 @@ async def test_a_server_started_after_the_greeting_is_announced(app_module: Modu
     assert watcher is not None and not watcher.done()
     watcher.cancel()
     with FakeOpenAIServer(["phi-4-mini", "gpt-oss-20b"], port=port):
-        await asyncio.wait_for(app_module._announce_when_a_server_appears(every_s=0.05, for_s=10), timeout=15)
+        await asyncio.wait_for(announce_when_a_server_appears(services, every_s=0.05, for_s=10), timeout=15)
     announcement = context.send_step.call_args_list[-1].args[0]["output"]
     assert announcement.startswith("✅ A model server is up. Connected models:") and "phi-4-mini" in announcement
 

@@ -8,7 +8,7 @@ from unittest.mock import Mock
 import pytest
 
 from tests.conftest import REPO
-from tests.fakes.openai_server import FakeOpenAIServer
+from rag.fakes.openai_server import FakeOpenAIServer
 from tests.test_app import _element, _use, app_module, context, server  # noqa: F401 - fixtures
 
 
@@ -38,9 +38,10 @@ async def test_a_resumed_conversation_answers_follow_ups_with_its_earlier_turns_
     await app_module.start()
     await app_module.settings_changed({"mode": "small", "top_k": 3})
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
-    from rag import conversation as chat
+    from rag.chat import conversation as chat
+    from rag.ui.state import session_stats
 
-    stored = {"rag_conversation": chat.to_dict(cl.user_session.get("conversation")), "rag_stats": app_module._session_stats().to_dict()}
+    stored = {"rag_conversation": chat.to_dict(cl.user_session.get("conversation")), "rag_stats": session_stats().to_dict()}
 
     cl.context.session.id = "session-after-reload"  # a new browser session: nothing in memory
     assert cl.user_session.get("conversation") is None
@@ -48,7 +49,7 @@ async def test_a_resumed_conversation_answers_follow_ups_with_its_earlier_turns_
     conversation = cl.user_session.get("conversation")
     assert [e.question for e in conversation.exchanges] == ["Which port does Ollama use?"]
     assert (conversation.choices.mode, conversation.choices.top_k) == ("small", 3)
-    assert len(app_module._session_stats().records) == 1  # /stats and the chart go on from where they were
+    assert len(session_stats().records) == 1  # /stats and the chart go on from where they were
     panel = [c.args[1] for c in context.emit.call_args_list if c.args[0] == "chat_settings"][-1]
     initial = {w["id"]: w.get("initial", w.get("initial_value")) for w in panel}
     assert (initial["mode"], initial["top_k"]) == ("small", 3)  # the settings panel shows the conversation's choices
@@ -78,8 +79,8 @@ async def test_export_gives_markdown_and_json_of_the_conversation(app_module, co
 async def test_only_the_uploader_or_an_admin_may_delete_an_upload(app_module, context: Mock, server: FakeOpenAIServer, tmp_path: Path) -> None:  # noqa: F811
     import chainlit as cl
 
-    from rag.auth import hash_password
-    from rag.history import History, migrate
+    from rag.chat.auth import hash_password
+    from rag.chat.history import History, migrate
 
     corpus = tmp_path / "corpus"
     shutil.copytree(REPO / "docs_corpus", corpus)

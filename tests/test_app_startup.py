@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.bench.appserver import free_port
+from rag.fakes.appserver import free_port
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e

@@ -80,7 +80,7 @@ def test_the_history_database_and_its_wal_are_owner_only_in_a_world_readable_fol
         async def while_open() -> list[tuple[str, int]]:  # the -wal and -shm files exist only while connected
             from sqlalchemy import text
 
-            from rag.history import open_engine
+            from rag.chat.history import open_engine
 
             engine = open_engine(f"sqlite+aiosqlite:///{data / 'history.db'}")
             async with engine.begin() as connection:
@@ -103,7 +103,7 @@ def test_an_existing_loose_database_is_tightened(tmp_path: Path) -> None:
     for name in ("history.db", "history.db-wal", "history.db-shm"):
         (data / name).write_bytes(b"")
         os.chmod(data / name, 0o644)
-    from rag.history import open_engine
+    from rag.chat.history import open_engine
 
     open_engine(f"sqlite+aiosqlite:///{data / 'history.db'}")
     assert all(_mode(data / n) == 0o600 for n in ("history.db", "history.db-wal", "history.db-shm"))
@@ -118,7 +118,7 @@ def test_the_index_store_and_sign_in_secret_are_owner_only(tmp_path: Path, corpu
         retriever = build_retriever(settings)
         retriever.warm_up()
         retriever.save_store()
-        from rag.auth import auth_secret
+        from rag.chat.auth import auth_secret
 
         os.environ.pop("CHAINLIT_AUTH_SECRET", None)
         auth_secret(settings)

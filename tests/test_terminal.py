@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag.cli import cli
+from rag.cli.main import cli
 from rag.terminal import shown
 
 

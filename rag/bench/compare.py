@@ -10,9 +10,9 @@ import textwrap
 from collections.abc import Sequence
 
 from rag.errors import RagError
-from rag.models import ChatModel, ModelDelta
-from rag.options import AnswerOptions
-from rag.progress import format_rate, rate
+from rag.llm.client import ChatModel, ModelDelta
+from rag.answer.options import AnswerOptions
+from rag.chat.progress import format_rate, rate
 from rag.types import Column, Generation, Kind
 from rag.units import format_ms
 

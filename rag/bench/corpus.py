@@ -26,7 +26,8 @@ from pathlib import Path
 from rag.bench.ingest import _WORDS, write_background
 from rag.config import Settings
 from rag.metrics import percentile
-from rag.retrieval import Retriever, search_index
+from rag.index.retriever import Retriever
+from rag.index.search import search_index
 from rag.runtime import build_retriever
 
 

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.bench.appserver import REPO, free_port, start_app, stop
-from rag.bench.fake_server import FakeOpenAIServer, Reply
+from rag.fakes.appserver import REPO, free_port, start_app, stop
+from rag.fakes.openai_server import FakeOpenAIServer, Reply
 from rag.bench.ui import CHROMIUM, CHROMIUM_ARGS
 from rag.metrics import percentile
 

@@ -19,9 +19,9 @@ import tracemalloc
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rag.bench.samples import make_docx, make_pdf
+from rag.fakes.samples import make_docx, make_pdf
 from rag.config import Settings
-from rag.library import Library
+from rag.documents.library import Library
 from rag.runtime import build_library, build_retriever
 
 _WORDS = (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.errors import RagError
-from rag.retrieval import search_index
+from rag.index.search import search_index
 from rag.runtime import build_retriever
 
 

@@ -27,8 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rag.bench.appserver import REPO, free_port, start_app, stop
-from rag.bench.fake_server import FakeOpenAIServer, Reply
+from rag.fakes.appserver import REPO, free_port, start_app, stop
+from rag.fakes.openai_server import FakeOpenAIServer, Reply
 from rag.metrics import percentile
 
 QUESTIONS = (

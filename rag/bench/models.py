@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from statistics import fmean
 
 from rag.errors import RagError
-from rag.models import ChatModel, ModelDelta, OpenAICompatibleModel
+from rag.llm.client import ChatModel, ModelDelta, OpenAICompatibleModel
 from rag.types import Generation
 
 DEFAULT_PROMPT = "In two sentences: why does a small local model answer faster than a large one?"

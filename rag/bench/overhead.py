@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, replace
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from rag.bench.fake_server import FakeOpenAIServer, Reply
+from rag.fakes.openai_server import FakeOpenAIServer, Reply
 from rag.config import Settings
 from rag.metrics import percentile
-from rag.options import AnswerOptions
+from rag.answer.options import AnswerOptions
 from rag.runtime import Services, build_services
 from rag.types import Answer, TokenDelta
 

@@ -15,8 +15,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rag.bench.appserver import REPO, free_port, start_app, stop
-from rag.bench.fake_server import FakeOpenAIServer, Reply
+from rag.fakes.appserver import REPO, free_port, start_app, stop
+from rag.fakes.openai_server import FakeOpenAIServer, Reply
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

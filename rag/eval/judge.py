@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.errors import RagError
-from rag.models import ChatModel, ModelDelta
+from rag.llm.client import ChatModel, ModelDelta
 from rag.types import Generation
 
 JUDGE_PROMPT = """You grade answers of a question-answering assistant that must answer only from the sources given.

@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from rag.errors import RagError
-from rag.escalation import refuses
+from rag.index.languages import refuses
 from rag.eval.judge import Scores, judge
 from rag.eval.questions import EvalQuestion, facts_found
-from rag.models import ChatModel
-from rag.options import AnswerOptions
-from rag.pipeline import Pipeline
+from rag.llm.client import ChatModel
+from rag.answer.options import AnswerOptions
+from rag.answer.pipeline import Pipeline
 from rag.types import Answer, Mode
 
 SEED = 7  # sent with every request (servers that take a seed sample reproducibly)

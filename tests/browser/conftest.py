@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from rag.bench.appserver import free_port, start_app, stop
+from rag.fakes.appserver import free_port, start_app, stop
 from rag.bench.ui import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REPO
 
@@ -38,7 +38,7 @@ class FakeProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rag.bench.fake_server", "--port", str(self.port)],
+            [sys.executable, "-m", "rag.fakes.openai_server", "--port", str(self.port)],
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         )
         assert self.process.stdout is not None
@@ -111,3 +111,30 @@ def page(browser, stack: Stack):
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def attach(page, paths: list[Path]) -> None:
+    """Attach files to the next message, once each shows in the composer. The send button stays disabled
+    until every upload has finished, and `send` waits for it, so nothing waits a fixed time."""
+    page.set_input_files("#upload-button-input", [str(p) for p in paths])
+    page.wait_for_function("names => names.every(n => document.body.innerText.includes(n))",
+                           arg=[p.name for p in paths], timeout=30_000)
+
+
+def stored_thread(page, base: str, text: str, timeout_s: float = 60.0) -> str:
+    """The id of the page's conversation once the app has stored `text` in it. History is written in the
+    background: ask the app (its own API, with the page's sign-in) rather than waiting a fixed time."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        thread = page.url.split("/thread/")[-1] if "/thread/" in page.url else None
+        if thread is None and page.locator("a[href^='/thread/']").count():
+            thread = str(page.locator("a[href^='/thread/']").first.get_attribute("href")).split("/thread/")[-1]
+        if thread:
+            response = page.request.get(f"{base}/project/thread/{thread}")
+            if response.ok and text in response.text():
+                return thread
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the conversation holding {text!r} was not stored within {timeout_s:g} s")
+        page.wait_for_timeout(200)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import Stack, shot
-from tests.browser.test_chat_browser import answered, ask, choose_mode, send
+from tests.browser.conftest import Stack, attach, shot
+from tests.browser.test_chat_browser import FOOTER, answered, ask, choose_mode, send
 
 pytestmark = pytest.mark.browser
 
@@ -30,8 +30,7 @@ def ready(page) -> None:
 def test_the_chat_takes_the_next_question_after_every_docs_flow(page, stack: Stack, tmp_path: Path) -> None:
     for name in ("kept.md", "gone.md"):
         (tmp_path / name).write_text(f"# {name}\n\nA note about {name.split('.')[0]} aardvarks.")
-    page.set_input_files("#upload-button-input", [str(tmp_path / "kept.md"), str(tmp_path / "gone.md")])
-    page.wait_for_timeout(1000)
+    attach(page, [tmp_path / "kept.md", tmp_path / "gone.md"])
     ask(page, "What do the notes say about aardvarks?")
 
     send(page, "/docs")
@@ -95,7 +94,8 @@ def test_an_escalation_never_looks_hung(page, stack: Stack) -> None:
     shot(page, "escalation-in-progress")
     page.wait_for_function("n => document.querySelectorAll('.step[data-step-type=assistant_message]').length >= n "
                            "&& document.body.innerText.includes('per the guide [1].')", arg=before, timeout=30_000)
-    page.wait_for_timeout(500)
+    page.wait_for_function("([n, re]) => new RegExp(re).test(document.querySelectorAll("
+                           "'.step[data-step-type=assistant_message]')[n].innerText)", arg=[before, FOOTER], timeout=30_000)
     final = page.locator(".step[data-step-type=assistant_message]").nth(before).inner_text()
     assert final.startswith("Ollama's API listens on port 11434") and "being checked" not in final and "⏳" not in final
 
@@ -117,7 +117,7 @@ def test_commands_can_be_found_and_nothing_fails_to_load(page, stack: Stack) -> 
     assert "docs" in listed and "stats" in listed and "chart" in listed
     page.keyboard.press("Escape")
     ask(page, "Which port does Ollama use?")
-    page.wait_for_timeout(500)
+    page.wait_for_load_state("networkidle", timeout=15_000)  # every avatar and asset requested has answered
     assert failed == []  # e.g. no /avatars/<step name> requests answered 400
     body = page.inner_text("body")
     assert re.search(r"retrieve · support \d+% · \d+ ms", body) and "Used retrieve" not in body  # short titles, no "Used"
@@ -136,19 +136,20 @@ def test_a_citation_opens_its_passage_rendered_in_its_context(page, stack: Stack
     source = page.locator(".source-item[open]").first
     source.wait_for(timeout=10_000)
     assert "servers/ollama.md" in source.inner_text()
+    # The passage and its context render after the row opens: wait for each (counting them at once failed
+    # on a loaded machine, when React had not rendered them yet).
     passage = source.locator(".source-passage")
-    assert passage.locator("h1, h2, h3").count() >= 1  # Markdown rendered: a heading, not "# ..."
+    passage.locator("h1, h2, h3").first.wait_for(timeout=10_000)  # Markdown rendered: a heading, not "# ..."
     assert not passage.inner_text().lstrip().startswith("#")
-    assert source.locator(".source-context").count() >= 1  # the text around it, in its document
+    source.locator(".source-context").first.wait_for(timeout=10_000)  # the text around it, in its document
 
 
 def test_a_cited_pdf_opens_in_the_pdf_viewer_at_its_page(page, stack: Stack, tmp_path: Path) -> None:
-    from rag.bench.samples import make_pdf
+    from rag.fakes.samples import make_pdf
 
     pdf = tmp_path / "field-guide.pdf"
     pdf.write_bytes(make_pdf(["Introduction to the guide.", "The okapi lives in the Ituri rainforest."]))
-    page.set_input_files("#upload-button-input", [str(pdf)])
-    page.wait_for_timeout(1000)
+    attach(page, [pdf])
     ask(page, "Where does the okapi live?")
     _answer(page).get_by_role("button", name="Open PDF in a larger view").first.wait_for(timeout=15_000)
     for path in (stack.corpus / "uploads").iterdir():

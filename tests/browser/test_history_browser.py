@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.bench.appserver import free_port, start_app, stop
-from tests.browser.conftest import Stack, shot
+from rag.fakes.appserver import free_port, start_app, stop
+from tests.browser.conftest import Stack, shot, stored_thread
 from tests.browser.test_chat_browser import ask
 from tests.conftest import REPO
 
@@ -53,7 +53,7 @@ def password_app(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
     root = tmp_path_factory.mktemp("password-app")
     env = {"RAG_AUTH": "password", "RAG_DATA_DIR": str(root / "data"), "RAG_CORPUS_DIR": str(stack.corpus)}
     for name in ("alice", "bob"):
-        subprocess.run([sys.executable, "-m", "rag.cli", "users", "add", name, "--password-stdin"], input=f"{name}-password\n",
+        subprocess.run([sys.executable, "-m", "rag.cli.main", "users", "add", name, "--password-stdin"], input=f"{name}-password\n",
                        text=True, check=True, cwd=REPO, env={**__import__("os").environ, **env}, capture_output=True)
     port = free_port()
     app = start_app(stack.corpus, stack.fake.url, port, root / "app.log", **env)
@@ -84,7 +84,7 @@ def test_two_users_each_see_only_their_own_conversations(browser, stack: Stack, 
     wrong.fill("#email", "alice")
     wrong.fill("#password", "not-her-password")
     wrong.get_by_role("button", name="Sign In").click()
-    wrong.wait_for_timeout(1500)
+    wrong.wait_for_load_state("networkidle", timeout=15_000)  # the sign-in request has been answered
     assert wrong.query_selector("#chat-input") is None  # still on the sign-in form
     wrong_context.close()
 
@@ -100,7 +100,7 @@ def test_two_users_each_see_only_their_own_conversations(browser, stack: Stack, 
     # Bob cannot open Alice's conversation by its address either.
     alice_thread = alice.locator("a[href^='/thread/']", has_text="Alice asks").first.get_attribute("href")
     bob.goto(password_app + str(alice_thread))
-    bob.wait_for_timeout(2000)
+    bob.wait_for_load_state("networkidle", timeout=15_000)  # the conversation was asked for and refused
     assert "Alice asks which port Ollama uses" not in bob.inner_text("body")
     shot(bob, "history-other-user")
     alice_context.close()
@@ -127,7 +127,7 @@ def test_history_survives_a_restart_of_the_app(browser, stack: Stack, tmp_path: 
     try:
         context, page = _fresh_page(browser, url, "#chat-input")
         ask(page, "Where does Foundry Local listen?")
-        page.wait_for_timeout(1000)  # history writes are in the background
+        stored_thread(page, url, "Where does Foundry Local listen?")
         context.close()
     finally:
         stop(app)

@@ -19,7 +19,7 @@ def test_an_image_planted_in_an_answer_is_never_fetched(page, stack: Stack) -> N
         "Ollama uses port 11434 [1]. !", f"[chart]({probe}) ", f"<img src=\"{probe}&html=1\"> and ",
         f"[ref]: {probe}&ref=1\n\n![x][ref] as the guide says [1]."], "delay_between": 0.05}})
     text = ask(page, "Which port does Ollama use?")
-    page.wait_for_timeout(1000)  # time for any image the page would load
+    page.wait_for_load_state("networkidle", timeout=15_000)  # any image the page would load has been asked for
     assert stack.fake.log()["probes"] == []
     assert "[image not loaded: chart]" in text and probe in text  # shown, with where it points
     assert page.locator(".step[data-step-type=assistant_message] img[src*='_probe']").count() == 0

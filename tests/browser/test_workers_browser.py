@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from rag.bench.appserver import free_port, start_app, stop
-from tests.browser.conftest import Stack
+from rag.fakes.appserver import free_port, start_app, stop
+from tests.browser.conftest import Stack, attach, stored_thread
 from tests.browser.test_chat_browser import ask
 from tests.postgres import missing_reason, postgres_server
 
@@ -56,16 +56,11 @@ def test_a_conversation_and_an_upload_carry_over_to_the_other_worker(browser, st
     ask(page, "Which port does Ollama use?")
     note = tmp_path / "okapi-notes.md"
     note.write_text("# Okapi field notes\n\nThe okapi census of the Ituri forest counted 4,412 okapis in 2025.\n")
-    page.set_input_files("#upload-button-input", [str(note)])
-    page.wait_for_timeout(1500)
+    attach(page, [note])
     ask(page, "Thanks, noted.")
     # The upload is stored once this message's step says so (a fixed wait failed once on a loaded machine).
     page.wait_for_function("() => document.body.innerText.includes('okapi-notes.md added')", timeout=60_000)
-    page.wait_for_timeout(1000)  # history is written in the background
-    thread = page.url.split("/thread/")[-1] if "/thread/" in page.url else None
-    if thread is None:
-        page.wait_for_selector("a[href^='/thread/']", timeout=30_000)
-        thread = str(page.locator("a[href^='/thread/']").first.get_attribute("href")).split("/thread/")[-1]
+    thread = stored_thread(page, first, "Thanks, noted.")
 
     other = context.new_page()  # the proxy sends this browser to the second process now
     other.goto(f"{second}/thread/{thread}")

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.errors import ModelError
-from rag.models import ChatModel, ModelDelta
+from rag.index.analysis import Analyzer
+from rag.llm.client import ChatModel, ModelDelta
 from rag.types import Chunk, Generation, Kind, Passage, SearchResult, SupportSignals
 
 
@@ -50,7 +51,7 @@ class FakeSearcher:
         self.sources_asked.append(sources)
         self.clock.advance_ms(self.ms)
         found = self.found if sources is None else tuple(p for p in self.found if p.chunk.source in sources)
-        return SearchResult(query, found[:k], self.signals)
+        return SearchResult(query, found[:k], self.signals, tuple(Analyzer().query_terms(query)))  # as a real index analyses
 
 
 @dataclass

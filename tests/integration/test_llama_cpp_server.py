@@ -75,8 +75,8 @@ def test_llama_cpp_is_a_portable_build() -> None:
 
 
 async def test_client_streams_with_logprobs_and_estimates_missing_usage(server_url: str) -> None:
-    from rag.models import ModelDelta, OpenAICompatibleModel
-    from rag.tokens import get_tokenizer
+    from rag.llm.client import ModelDelta, OpenAICompatibleModel
+    from rag.llm.tokens import get_tokenizer
     from rag.types import Generation
 
     model = OpenAICompatibleModel("smollm2", MODEL_ID, server_url, None, get_tokenizer())
@@ -97,8 +97,8 @@ async def test_client_streams_with_logprobs_and_estimates_missing_usage(server_u
 
 async def test_alias_resolves_through_the_model_list(server_url: str, corpus_dir: Path) -> None:
     from rag.config import Settings
-    from rag.discovery import ModelDirectory
-    from rag.tokens import get_tokenizer
+    from rag.llm.discovery import ModelDirectory
+    from rag.llm.tokens import get_tokenizer
 
     settings = Settings(corpus_dir=corpus_dir, base_url=server_url, small_model="smollm2", large_model="gpt-oss-20b", _env_file=None)
     resolution = await ModelDirectory(settings, get_tokenizer()).resolve()

@@ -1,0 +1,1 @@
+"""Answering one question: options, prompt, the pipeline (the event stream), the extract."""

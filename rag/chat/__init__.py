@@ -1,0 +1,1 @@
+"""The conversation: its value, columns, session statistics, history, users, export, pasted text."""

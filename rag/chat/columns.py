@@ -1,0 +1,69 @@
+"""The two columns of a side-by-side answer as a value, advanced by pipeline events (pure functions).
+
+The chat renders `props(columns)` into its Compare element a few times a second; the same value comes out
+of a finished `Comparison`, so a live view and a restored one show the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from rag.chat.progress import rate
+from rag.types import Column, Comparison, ModelFailed, ModelFinished, ModelStarted, PipelineEvent, ReasoningDelta, Role, TokenDelta
+
+Status = Literal["waiting", "streaming", "done", "error"]
+
+
+@dataclass(frozen=True)
+class ColumnState:
+    """One model's column: its `Column` so far (what it said, then its measurements) and where it stands."""
+
+    column: Column
+    status: Status = "waiting"
+
+
+Columns = dict[Role, ColumnState]
+
+
+def advance(columns: Columns, event: PipelineEvent) -> Columns:
+    """The columns after one event of a comparison (events of other kinds change nothing)."""
+    if isinstance(event, ModelStarted):
+        return {**columns, event.role: ColumnState(Column(event.alias, event.model_id))}
+    if not isinstance(event, (TokenDelta, ReasoningDelta, ModelFinished, ModelFailed)):
+        return columns
+    state = columns.get(event.role)
+    if state is None:
+        return columns
+    c = state.column
+    if isinstance(event, TokenDelta):
+        state = ColumnState(replace(c, text=c.text + event.text), "streaming")
+    elif isinstance(event, ReasoningDelta):
+        state = ColumnState(replace(c, reasoning=c.reasoning + event.text), "streaming")
+    elif isinstance(event, ModelFinished):  # the faster model's numbers show while the other still streams
+        g = event.generation
+        state = ColumnState(replace(c, text=g.text, reasoning=g.reasoning, generation=g, cost_usd=event.cost_usd), "done")
+    else:
+        state = ColumnState(replace(c, error=event.message), "error")
+    return {**columns, event.role: state}
+
+
+def finished(comparison: Comparison) -> Columns:
+    """The columns of a finished comparison."""
+    roles: tuple[Role, ...] = ("left", "right")
+    return {role: ColumnState(c, "done" if c.error is None else "error") for role, c in zip(roles, comparison.columns)}
+
+
+def props(columns: Columns) -> list[dict[str, Any]]:
+    """What the Compare element shows, left column first."""
+    shown = []
+    for role in sorted(columns, key=lambda r: r != "left"):
+        c = columns[role].column
+        item: dict[str, Any] = {"alias": c.alias, "model_id": c.model_id, "status": columns[role].status, "text": c.text,
+                                "reasoning": c.reasoning, "error": c.error, "cited": list(c.cited), "note": c.note}
+        if c.generation is not None:
+            g = c.generation
+            item.update(ttft_ms=g.first_token_ms, total_ms=g.last_token_ms, tokens=g.completion_tokens,
+                        tok_s=rate(g), cost=c.cost_usd, estimated=g.usage_estimated)
+        shown.append(item)
+    return shown

@@ -1,0 +1,1 @@
+"""Documents: parsing, chunking, the corpus folder, the library (adds, deletes, lock), watching."""

@@ -1,0 +1,1 @@
+"""The index: analysis and languages, engines, segments, search, support signals, persistence."""

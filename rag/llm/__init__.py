@@ -1,0 +1,1 @@
+"""Language models over HTTP: the streaming client, discovery, reasoning separation, token counting."""

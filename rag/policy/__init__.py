@@ -1,0 +1,1 @@
+"""The answering policy: what runs next, escalation, the grounding check, calibration."""

@@ -1,0 +1,58 @@
+"""One answer in the chat: the pipeline's event stream, remembered in the conversation and shown by a view."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import chainlit as cl
+
+from rag.answer.pipeline import Pipeline
+from rag.chat import conversation as chat
+from rag.chat.history import now
+from rag.errors import RagError, SearchUnavailable
+from rag.runtime import Services
+from rag.types import Answer, Comparison
+from rag.ui.greeting import search_down
+from rag.ui.reports import update_chart
+from rag.ui.state import conversation, keep, save_conversation, session_stats
+from rag.ui.views import AnswerView, CompareView
+
+log = logging.getLogger(__name__)
+
+
+async def respond(services: Services, pipeline: Pipeline, text: str, focus: frozenset[str] | None) -> None:
+    """Answer `text` in this chat's mode and settings, from `focus` (sources) when given.
+
+    `pipeline` is the app's, or one searching pasted text. Failures end the answer with one readable
+    line; the stop button cancels it, and what streamed stays, marked.
+    """
+    current = conversation(services.options)
+    options = current.options(services.options)
+    reply = cl.Message(content="")
+    await reply.send()
+    view: AnswerView = CompareView(reply, services) if current.side_by_side else AnswerView(reply, services)
+    run = pipeline.compare if current.side_by_side else pipeline.run
+    try:
+        async for event in run(text, current.turns(), options, focus or None):
+            # Bookkeeping before rendering: once the answer shows, the user may send the next message.
+            if isinstance(event, Answer):
+                keep(chat.remember_answer(conversation(services.options), text, event, now()))
+                session_stats().record_answer(event)
+            elif isinstance(event, Comparison):
+                keep(chat.remember_comparison(conversation(services.options), text, event, now()))
+                session_stats().record_comparison(event)
+            await view.on(event)
+            if isinstance(event, (Answer, Comparison)):
+                await update_chart()
+                save_conversation(services.options)
+    except asyncio.CancelledError:
+        await view.stopped()
+        raise
+    except SearchUnavailable as exc:
+        await view.failed(search_down(exc))
+    except RagError as exc:
+        await view.failed(str(exc))
+    except Exception as exc:  # noqa: BLE001 - the chat must keep serving; the log keeps the traceback
+        log.exception("answering failed")
+        await view.failed(f"Something went wrong while answering ({type(exc).__name__}: {exc}).")

@@ -1,0 +1,152 @@
+"""The history data layer: Chainlit's SQLAlchemy data layer on our schema, its SQL in `rag.chat.history`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import chainlit as cl
+from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.data.utils import queue_until_user_message
+from chainlit.element import Element
+from chainlit.step import StepDict
+from chainlit.types import PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
+from chainlit.user import PersistedUser
+
+from rag.chat.history import (
+    History,
+    HistoryError,
+    ThreadPage,
+    WriteBehind,
+    configure_engine,
+    conversation_row,
+    element_row,
+    json_value,
+    step_deletes,
+    step_row,
+    thread_row,
+)
+
+log = logging.getLogger(__name__)
+
+
+class HistoryLayer(SQLAlchemyDataLayer):
+    """Chainlit's SQLAlchemy data layer on our schema (rag.chat.history), SQLite or PostgreSQL.
+
+    Custom elements (sources, side-by-side columns, the latency chart) are stored as their props, so a
+    resumed conversation shows them without a file store. PDF viewers are not stored: they open files of
+    the corpus, and the sources element keeps each passage's page.
+    """
+
+    def __init__(self, url: str) -> None:
+        chainlit_log = logging.getLogger("chainlit")
+        level = chainlit_log.level
+        chainlit_log.setLevel(logging.ERROR)  # its "no storage client" warning is not true of custom elements
+        try:
+            super().__init__(conninfo=url)
+        finally:
+            chainlit_log.setLevel(level)
+        configure_engine(self.engine)
+        self.history = History(self.engine)  # our queries, on Chainlit's engine (closed with the layer)
+        # Steps and elements are written behind the chat (merged while an answer streams), never awaited by it.
+        self.writer = WriteBehind(url, log.warning)
+        self.threads: set[str] = set()  # conversations known to have their row: no lookup per step
+
+    async def create_user(self, user: cl.User) -> PersistedUser | None:
+        """As Chainlit's, as one upsert: simultaneous first sign-ins of one user do not collide."""
+        try:
+            await self.history.put_chat_user(user.identifier, user.metadata)
+        except HistoryError as exc:  # as Chainlit's own SQL: logged, and the lookup below says None
+            log.warning("%s", exc)
+        return await self.get_user(user.identifier)
+
+    def _thread_row(self, thread_id: str | None) -> None:
+        """The conversation's row, queued before anything that refers to it (Chainlit looks it up before
+        every step). Nothing here awaits: writes queue in the order the chat made them, so a step's
+        final state can never be overtaken by an earlier one."""
+        if thread_id and thread_id not in self.threads:
+            self.writer.submit(*thread_row(thread_id))
+            self.threads.add(thread_id)
+
+    @queue_until_user_message()
+    async def create_step(self, step_dict: StepDict) -> None:
+        """What Chainlit's writes, written behind."""
+        self._thread_row(step_dict.get("threadId"))
+        sql, params = step_row(step_dict, self.engine.dialect.name)
+        self.writer.submit(sql, params, key=("step", str(params["id"])))
+
+    @queue_until_user_message()
+    async def update_step(self, step_dict: StepDict) -> None:
+        """The same upsert as a new step."""
+        await self.create_step(step_dict)
+
+    @queue_until_user_message()
+    async def delete_step(self, step_id: str) -> None:
+        """The step, its elements and its feedback, written behind (after its earlier writes)."""
+        self.writer.forget(("step", step_id))
+        for sql, params in step_deletes(step_id):
+            self.writer.submit(sql, params)
+
+    @queue_until_user_message()
+    async def create_element(self, element: Element) -> None:
+        """Custom elements only, as their props (the rest are files of the corpus or of the session)."""
+        if element.type != "custom" or not element.for_id:
+            return
+        self._thread_row(element.thread_id)
+        sql, params = element_row(element.id, element.thread_id, element.name, element.display, element.for_id,
+                                  element.mime, getattr(element, "props", {}))
+        self.writer.submit(sql, params, key=("element", element.id))
+
+    def save_conversation(self, thread_id: str, data: dict[str, Any]) -> None:
+        """Store what the app remembers of a conversation, written behind."""
+        self._thread_row(thread_id)
+        self.writer.submit(*conversation_row(thread_id, data), key=("conversation", thread_id))
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Chainlit's delete, once every write queued before it has landed."""
+        await self.writer.flush()
+        self.threads.discard(thread_id)
+        await super().delete_thread(thread_id)
+
+    async def list_threads(self, pagination: Pagination, filters: ThreadFilter) -> PaginatedResponse:
+        """The sidebar's page of conversations: their rows only (`History.thread_page`)."""
+        await self.writer.flush()  # the sidebar shows what was just written
+        if not filters.userId:
+            raise ValueError("userId is required")
+        feedback = int(filters.feedback) if filters.feedback is not None else None
+        try:
+            page = await self.history.thread_page(filters.userId, pagination.first, pagination.cursor, filters.search, feedback)
+        except HistoryError as exc:  # as Chainlit's own SQL: logged, and the sidebar lists nothing
+            log.warning("%s", exc)
+            page = ThreadPage((), has_next=False)
+        threads = page.threads
+        data = [ThreadDict(id=t.id, createdAt=t.created, name=t.name, userId=filters.userId, userIdentifier=t.author,
+                           tags=None, metadata={}, steps=[], elements=[]) for t in threads]
+        return PaginatedResponse(
+            pageInfo=PageInfo(hasNextPage=page.has_next, startCursor=threads[0].id if threads else None,
+                              endCursor=threads[-1].id if threads else None),
+            data=data)
+
+    async def close(self) -> None:
+        """Write what is waiting, then close Chainlit's engine."""
+        await asyncio.to_thread(self.writer.close)
+        await super().close()
+
+    async def get_thread(self, thread_id: str) -> ThreadDict | None:
+        """As stored, with JSON columns as objects (SQLite and asyncpg return text; the page wants objects)."""
+        await self.writer.flush()
+        thread = await super().get_thread(thread_id)
+        if thread is not None:
+            thread["metadata"] = json_value(thread.get("metadata"))
+            for step in thread.get("steps") or []:
+                metadata = json_value(step.get("metadata"))
+                step["metadata"] = metadata
+                if isinstance(metadata.get("icon"), str):  # Chainlit stores a step's icon in its metadata
+                    step["icon"] = metadata["icon"]
+            for element in thread.get("elements") or []:
+                props = element.get("props")
+                if isinstance(props, str):
+                    element["props"] = json_value(props)
+        return thread
+

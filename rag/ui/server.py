@@ -1,0 +1,40 @@
+"""Adjustments to Chainlit's server for this process, made once at start-up (each works around a default
+of Chainlit's that is wrong for this app; the docstrings say which)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from rag.chat.paste import SOCKET_BUFFER_BYTES
+
+
+def own_files_folder() -> None:
+    """A folder of this process's own for Chainlit's per-session files (uploads in flight, elements).
+
+    Chainlit keeps them under `<app folder>/.files` and deletes that whole folder when its server stops,
+    so of two app processes started from one folder (several workers behind a proxy), stopping one broke
+    the other's next answer ("No such file or directory: .files/<session>"). Each process now owns a
+    private temporary folder, removed when it stops.
+    """
+    import chainlit.config
+    import chainlit.server
+
+    own = Path(tempfile.mkdtemp(prefix="rag-chainlit-files-"))
+    chainlit.config.FILES_DIRECTORY = own  # read by each session when it stores a file
+    chainlit.server.FILES_DIRECTORY = own  # removed by the server at shutdown
+
+
+def same_origin_websocket() -> None:
+    """Accept websocket connections only from pages of the app's own origin.
+
+    Chainlit creates its Socket.IO server with CORS handling switched off (`cors_allowed_origins=[]`),
+    so any web page the user visits could open a chat session in their name. `None` is engine.io's
+    same-origin check (Origin must match the Host, or X-Forwarded-Host behind a proxy).
+    """
+    from chainlit.server import sio
+
+    sio.eio.cors_allowed_origins = None
+    # Room for the longest message the chat takes (a longer one gets an answer saying so, not a dropped
+    # connection: Socket.IO closes it, silently, on a frame over its buffer).
+    sio.eio.max_http_buffer_size = max(sio.eio.max_http_buffer_size, SOCKET_BUFFER_BYTES)

@@ -1,0 +1,99 @@
+"""This chat's state in Chainlit's user session: the conversation, its statistics, who it belongs to, and
+what is stored of it with the conversation's history."""
+
+from __future__ import annotations
+
+import logging
+import chainlit as cl
+from chainlit.data import get_data_layer
+from chainlit.types import ThreadDict
+
+from rag import markdown as md
+from rag.answer.options import AnswerOptions
+from rag.chat import conversation as chat
+from rag.chat.auth import LOCAL_USER, Person, local_person
+from rag.chat.conversation import Conversation
+from rag.chat.history import json_value
+from rag.chat.session import SessionStats
+from rag.errors import RagError
+from rag.runtime import Services
+from rag.ui.datalayer import HistoryLayer
+
+log = logging.getLogger(__name__)
+
+
+def keep(conversation: Conversation) -> None:
+    """Make `conversation` this chat's state."""
+    cl.user_session.set("conversation", conversation)
+
+
+def conversation(options: AnswerOptions) -> Conversation:
+    """This chat's conversation; a new one under the app's `options` if it has none."""
+    current = cl.user_session.get("conversation")
+    if not isinstance(current, Conversation):
+        current = chat.start(options)
+        keep(current)
+    return current
+
+
+def session_stats() -> SessionStats:
+    """This chat's statistics (/stats and the chart)."""
+    stats = cl.user_session.get("stats")
+    if not isinstance(stats, SessionStats):
+        stats = SessionStats()
+        cl.user_session.set("stats", stats)
+    return stats
+
+
+def save_conversation(options: AnswerOptions) -> None:
+    """Store the conversation, its choices and stats with the thread, through the background writer:
+    history never delays an answer, and later states always land after earlier ones."""
+    layer = get_data_layer()
+    thread_id = cl.context.session.thread_id
+    if not isinstance(layer, HistoryLayer) or not thread_id:
+        return
+    data = {"rag_conversation": chat.to_dict(conversation(options)), "rag_stats": session_stats().to_dict()}
+    layer.save_conversation(thread_id, data)
+
+
+async def restore(services: Services, thread: ThreadDict) -> Conversation:
+    """Make a stored conversation this chat's state again (its memory, choices and stats); returns it."""
+    history = services.history
+    try:
+        metadata = await history.conversation(thread["id"]) if history is not None else {}
+    except RagError as exc:
+        log.warning("conversation %s could not be read: %s", thread["id"], exc)
+        metadata = {}
+    metadata = metadata or json_value(thread.get("metadata"))  # stored by an older version
+    stored = metadata.get("rag_conversation")
+    restored = chat.from_dict(stored) if isinstance(stored, dict) else chat.start(services.options)
+    keep(restored)
+    cl.user_session.set("stats", SessionStats.from_dict(metadata.get("rag_stats")))
+    return restored
+
+
+def person() -> Person:
+    """Who this chat belongs to: the signed-in user, or the single local user when sign-in is off."""
+    user = cl.user_session.get("user")
+    identifier = getattr(user, "identifier", None)
+    if not identifier or identifier == LOCAL_USER:
+        return local_person()
+    role = (getattr(user, "metadata", None) or {}).get("role")
+    return Person(identifier, "admin" if role == "admin" else "user")
+
+
+async def verified_person(services: Services) -> Person | None:
+    """The user with their role as stored now (a sign-in token keeps the role it was issued with), or None,
+    said in the chat, when their account has been removed since they signed in."""
+    current = person()
+    if services.history is None or services.settings.auth != "password" or current.identifier == LOCAL_USER:
+        return current
+    try:
+        record = await services.history.user_record(current.identifier)
+    except RagError as exc:
+        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
+        return None
+    if record is None:
+        await cl.Message(content="⚠️ Your account has been removed: sign out to sign in as another user.").send()
+        return None
+    return Person(current.identifier, record[1])

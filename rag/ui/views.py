@@ -1,0 +1,392 @@
+"""The answer and comparison views: pipeline events (`rag.types`) turned into a streamed message, its
+timed steps, and the sources, columns and PDF pages shown under it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import PurePosixPath
+from typing import Any
+
+import chainlit as cl
+from chainlit.step import TrueStepType
+
+from rag import markdown as md
+from rag.chat import columns as compare_columns
+from rag.chat import progress
+from rag.chat.batching import TokenBatcher
+from rag.chat.feedback import answer_metadata
+from rag.runtime import Services
+from rag.types import (
+    Answer,
+    Comparison,
+    EscalationDecided,
+    Generation,
+    ModelFailed,
+    ModelFinished,
+    ModelStarted,
+    ReasoningDelta,
+    Retrieved,
+    SourceRef,
+    StageFinished,
+    TokenDelta,
+)
+from rag.units import format_ms
+
+
+class AnswerView:
+    """Renders one answer: a streamed message with its stage steps nested under it.
+
+    Something truthful is on screen at every moment: while a model has produced no answer text, the
+    bubble shows what it is doing and for how long (ticking each second), under the draft being checked
+    if there is one; its first answer token replaces both. Step titles follow the model live.
+    """
+
+    TICK_S = 1.0
+
+    def __init__(self, message: cl.Message, services: Services) -> None:
+        self.message = message
+        self.services = services  # the index and corpus folder its sources are shown from
+        # 40 ms at first; +10 ms per 2,000 characters shown (a 6,000-token answer: ~0.2 s between flushes).
+        self.batcher = TokenBatcher(self._flush, interval=0.04, per_char=0.000005)
+        self.model_steps: dict[str, cl.Step] = {}
+        self.progress: dict[str, progress.Progress] = {}
+        self.streamed = ""
+        self.guard = md.StreamGuard()  # model text is untrusted: nothing in it may load while it streams
+        self.kept = ""  # shown above the status line until answer text arrives: the draft being checked
+        self.waiting: str | None = None  # the role whose first answer token the bubble is waiting for
+        self.ticker: asyncio.Task[None] | None = None
+        self.titled = 0.0  # when a step title was last updated while streaming
+        self.bubble = asyncio.Lock()  # the ticker and the first answer token both rewrite the bubble
+
+    async def _flush(self, text: str) -> None:
+        await self.message.stream_token(text)
+
+    async def step(self, name: str, output: str = "", type: TrueStepType = "tool", icon: str | None = None) -> cl.Step:
+        """A step nested under the answer, sent now."""
+        step = cl.Step(name=name, type=type, parent_id=self.message.id, show_input=False, icon=icon)
+        step.output = output
+        await step.send()
+        return step
+
+    async def on(self, event: object) -> None:
+        """Show one pipeline event."""
+        if isinstance(event, Retrieved):
+            await self.step(f"retrieve · support {event.result.signals.support:.0%} · {format_ms(event.ms)}",
+                            retrieval_summary(event), type="retrieval", icon="search")
+        elif isinstance(event, StageFinished):
+            await self.step(f"{event.name} · {format_ms(event.ms)}", md.plain(event.detail), icon=STAGE_ICONS.get(event.name, "timer"))
+        elif isinstance(event, ModelStarted):
+            await self._start_model(event)
+        elif isinstance(event, (TokenDelta, ReasoningDelta)):
+            await self._text(event)
+        elif isinstance(event, ModelFinished):  # reasoning is not streamed into the answer: its step shows it
+            self._stop_waiting(event.role)
+            await self._model_finished(event.role, event.generation, event.cost_usd)
+        elif isinstance(event, ModelFailed):
+            self._stop_waiting(event.role)
+            await self._model_failed(event)
+            await self._clear_stream()
+        elif isinstance(event, EscalationDecided):
+            await self._escalation(event)
+        elif isinstance(event, Answer):
+            await self._answer(event)
+
+    async def _start_model(self, event: ModelStarted) -> None:
+        now = time.perf_counter()
+        self.progress[event.role] = progress.begin(event.alias, now)
+        self.model_steps[event.role] = await self.step(
+            progress.live_title(self.progress[event.role], now), f"{md.code(event.model_id)} at {md.code(event.endpoint)}",
+            type="llm", icon="bot")
+        await self._begin_waiting(event.role)
+
+    async def _begin_waiting(self, role: str) -> None:
+        """Until this model's first answer token, the bubble says what it is doing."""
+        self.waiting = role
+        await self._show_status()
+        if self.ticker is None:
+            self.ticker = asyncio.create_task(self._tick())
+
+    async def _track(self, event: TokenDelta | ReasoningDelta) -> None:
+        """Count the piece of text; the step title follows, a few updates a second."""
+        now = time.perf_counter()
+        before = self.progress.get(event.role)
+        if before is not None:
+            self.progress[event.role] = progress.advance(before, event, now)
+            if before.first_text is None or now - self.titled > 0.5:
+                await self._retitle(event.role, now)
+
+    async def _text(self, event: TokenDelta | ReasoningDelta) -> None:
+        await self._track(event)
+        if isinstance(event, TokenDelta):
+            if self.waiting == event.role:
+                async with self.bubble:
+                    self._stop_waiting(event.role)
+                    self.message.content = ""  # the first answer token replaces the draft and the status line
+            self.streamed += event.text
+            self.batcher.add(self.guard.feed(event.text))
+
+    async def _retitle(self, role: str, now: float) -> None:
+        step, state = self.model_steps.get(role), self.progress.get(role)
+        if step is not None and state is not None:
+            self.titled = now
+            step.name = progress.live_title(state, now)
+            await step.update()
+
+    async def _show_status(self) -> None:
+        """The bubble while no answer text has arrived: the kept draft, then what the model is doing."""
+        async with self.bubble:
+            state = self.progress.get(self.waiting or "")
+            if state is None:
+                return
+            line = f"*⏳ {md.plain(progress.status_line(state, time.perf_counter()))}*"
+            self.message.content = f"{self.kept}\n\n{line}" if self.kept else line
+            await self.message.update()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.TICK_S)
+            if self.waiting is not None:
+                await self._show_status()
+                await self._retitle(self.waiting, time.perf_counter())
+
+    def _stop_waiting(self, role: str) -> None:
+        if self.waiting == role:
+            self.waiting = None
+            self.kept = ""
+
+    async def _stop_ticker(self) -> None:
+        if self.ticker is not None:
+            self.ticker.cancel()
+            await asyncio.gather(self.ticker, return_exceptions=True)
+            self.ticker = None
+
+    async def _model_failed(self, event: ModelFailed) -> None:
+        step = self.model_steps.get(event.role)
+        if step is not None:
+            step.name = f"{event.alias} · failed"
+            step.output = md.plain(event.message)
+            await step.update()
+
+    async def _model_finished(self, role: str, gen: Generation, cost: float) -> None:
+        step = self.model_steps.get(role)
+        if step is None:
+            return
+        estimated = " (estimated)" if gen.usage_estimated else ""
+        step.name = progress.final_title(gen)
+        details = [
+            f"model {md.code(gen.model_id)} at {md.code(gen.endpoint)}",
+            f"time to first token {format_ms(gen.first_token_ms)}, generation {format_ms(gen.generation_ms)}, "
+            f"{gen.completion_tokens} completion tokens{estimated}, {gen.prompt_tokens} prompt tokens, "
+            f"decode rate {progress.format_rate(progress.rate(gen))}"
+            + ("" if progress.rate(gen) is not None else
+               f" (shown from {progress.MIN_RATE_TOKENS} tokens over {progress.MIN_RATE_MS / 1000:.1f} s)"),
+            f"estimated cost ${cost:.6f} (hypothetical cloud prices)",
+        ]
+        if gen.mean_logprob is not None:
+            details.append(f"mean token logprob {gen.mean_logprob:.2f}")
+        if gen.reasoning:
+            details.append(f"\n**Reasoning** ({gen.reasoning_format or 'separate'}, not part of the answer):\n\n{md.safe_answer(gen.reasoning)}")
+        step.output = "\n".join(details)
+        await step.update()
+
+    async def _clear_stream(self) -> None:
+        """Remove streamed text from the answer (a failed draft; it stays in its step)."""
+        self.batcher.discard()
+        await self.batcher.close()
+        if self.streamed:
+            self.streamed = ""
+            self.message.content = ""
+            await self.message.update()
+
+    async def _escalation(self, event: EscalationDecided) -> None:
+        reasons = "; ".join(event.reasons)
+        if event.escalate and event.applied:
+            await self.batcher.close()
+            draft_step = self.model_steps.get("draft")
+            if draft_step is not None and self.streamed:  # the replaced draft stays, collapsed, in its step
+                draft_step.output += f"\n\n**Draft** (replaced by {event.target}'s answer):\n\n{md.safe_answer(self.streamed.strip())}"
+                await draft_step.update()
+            if self.streamed.strip():  # ... and in the bubble, marked, until the large model's answer starts
+                self.kept = (f"{md.safe_answer(self.streamed.strip())}\n\n*↑ draft by "
+                             f"{md.plain(draft_step.name.split(' · ')[0] if draft_step else 'the small model')}, "
+                             f"being checked by {md.plain(event.target)}: {md.plain(reasons)}*")
+                self.message.content = self.kept
+                await self.message.update()
+            self.streamed = ""
+            self.guard = md.StreamGuard()
+            await self.step(escalation_name(event), "\n".join(f"- {md.plain(r)}" for r in event.reasons)
+                            + f"\n\ndecided in {format_ms(event.ms)}", icon="arrow-up-right")
+        elif event.escalate:
+            await self.step("escalation · not applied", f"The policy would escalate ({md.plain(reasons)}), but this "
+                            "mode or setup does not allow it.", icon="circle-slash")
+        else:
+            await self.step(f"escalation · not needed · {format_ms(event.ms)}",
+                            "The draft passed every check of the escalation policy.", icon="check")
+
+    async def _answer(self, result: Answer) -> None:
+        await self._stop_ticker()
+        await self.batcher.close()
+        anchor = f"source-{self.message.id}"
+        lines = [md.link_citations(md.safe_answer(result.text), len(result.sources), anchor)]
+        if not result.grounded and result.runs:  # a model answered an off-topic question from general knowledge
+            lines.insert(0, "**Not from your documents** (general knowledge):\n")
+        if result.note:
+            lines.append(f"\n> ℹ️ {md.plain(result.note)}")
+        footer = f"{result.model}"
+        if result.runs or result.model not in ("extractive", "off-topic"):
+            usage = f"{result.prompt_tokens} + {result.completion_tokens} tokens" + (" (estimated)" if result.usage_estimated else "")
+            footer += f" · {result.mode} mode · {usage} · ${result.cost_usd:.6f} (hypothetical)"
+            if result.escalated:
+                footer += " · escalated"
+        footer += f" · {format_ms(result.timings_ms.get('total', 0.0))} total"
+        lines.append(f"\n*{footer}*")
+        self.message.content = "\n".join(lines)
+        self.message.metadata = answer_metadata(result.mode, result.model)  # groups its 👍/👎 in /stats
+        self.message.elements = elements(
+            sources_element(result.sources, result.cited, anchor, self.services),
+            *pdf_pages(result.sources, result.cited, self.services)) if result.sources else []
+        await self.message.update()
+
+    async def stopped(self) -> None:
+        """The user pressed stop: keep what streamed, marked."""
+        await self._stop_ticker()
+        await self.batcher.close()
+        self.message.content = (md.safe_answer(self.streamed) + "\n\n*(stopped)*").strip()
+        await self.message.update()
+
+    async def failed(self, text: str) -> None:
+        """Answering failed: the bubble says why, in one line."""
+        await self._stop_ticker()
+        await self.batcher.close()
+        self.message.content = f"⚠️ {md.plain(text)}"
+        await self.message.update()
+
+
+STAGE_ICONS = {"build prompt": "file-text", "extract": "quote", "off topic": "circle-slash"}
+
+
+class CompareView(AnswerView):
+    """Renders a side-by-side comparison: one custom element with two columns, updated a few times a second."""
+
+    def __init__(self, message: cl.Message, services: Services) -> None:
+        super().__init__(message, services)
+        self.columns: compare_columns.Columns = {}
+        self.element = cl.CustomElement(name="Compare", props={"columns": [], "sources": 0}, display="inline")
+        # Each element update writes a file and re-renders the element: 4 per second is smooth enough.
+        self.batcher = TokenBatcher(self._refresh, interval=0.25)
+        self.shown = False
+
+    async def _refresh(self, _: str = "") -> None:
+        self.element.props = {**self.element.props, "columns": compare_columns.props(self.columns)}
+        if not self.shown:
+            self.shown = True
+            self.message.content = "**Side by side**: phi-4-mini and gpt-oss-20b on the same question and sources."
+            self.message.elements = elements(self.element)
+            await self.message.update()
+        else:
+            await self.element.update()
+
+    async def _begin_waiting(self, role: str) -> None:
+        """Each column shows its own status; the bubble holds the columns, not a status line."""
+
+    async def on(self, event: object) -> None:
+        """Model events go to their column; the rest as in a single answer."""
+        if isinstance(event, Retrieved):
+            self.element.props["sources"] = len(event.result.passages)
+        if isinstance(event, (ModelStarted, TokenDelta, ReasoningDelta, ModelFinished, ModelFailed)):
+            self.columns = compare_columns.advance(self.columns, event)
+        if isinstance(event, ModelStarted):
+            await self._start_model(event)
+            await self._refresh()
+        elif isinstance(event, (TokenDelta, ReasoningDelta)):
+            await self._track(event)
+            self.batcher.add(event.text)
+        elif isinstance(event, ModelFinished):
+            await self._model_finished(event.role, event.generation, event.cost_usd)
+            await self._refresh()
+        elif isinstance(event, ModelFailed):
+            await self._model_failed(event)
+        elif isinstance(event, Comparison):
+            await self._comparison(event)
+        else:
+            await super().on(event)
+
+    async def _comparison(self, result: Comparison) -> None:
+        await self.batcher.close()
+        self.columns = compare_columns.finished(result)
+        self.element.props = {"columns": compare_columns.props(self.columns), "sources": len(result.sources)}
+        lines = ["**Side by side**: " + " vs ".join(f"{c.alias}" for c in result.columns) + ", same question and sources."]
+        total_cost = sum(c.cost_usd for c in result.columns)
+        lines.append(f"\n*compare mode · both models · ${total_cost:.6f} (hypothetical) · {format_ms(result.timings_ms.get('total', 0.0))} total*")
+        self.message.content = "\n".join(lines)
+        self.message.metadata = answer_metadata("compare", " vs ".join(c.alias for c in result.columns))
+        cited = tuple(sorted({n for c in result.columns for n in c.cited}))
+        sources = [sources_element(result.sources, cited, f"source-{self.message.id}", self.services)] if result.sources else []
+        self.message.elements = elements(self.element, *sources)
+        await self.message.update()
+
+    async def stopped(self) -> None:
+        """The user pressed stop: the columns stay as they are, marked."""
+        await self.batcher.close()
+        self.message.content = (self.message.content or "") + "\n\n*(stopped)*"
+        await self.message.update()
+
+
+def elements(*shown: cl.Element) -> list[Any]:
+    """Elements for `Message.elements` (typed there with an unbound TypeVar that no list satisfies)."""
+    return list(shown)
+
+
+def escalation_name(event: EscalationDecided) -> str:
+    """'escalate → gpt-oss-20b: draft too short (+1 more)': short, the first reason's kind; all are inside."""
+    if not event.reasons:
+        return f"escalate → {event.target}"
+    first = event.reasons[0].split(" (")[0].split(":")[0]
+    more = f" (+{len(event.reasons) - 1} more)" if len(event.reasons) > 1 else ""
+    return f"escalate → {event.target}: {first}{more}"
+
+
+def retrieval_summary(event: Retrieved) -> str:
+    """The retrieve step's text: the query, the support signals, and the passages by rank."""
+    s = event.result.signals
+    lines = [
+        f"query: {md.code(repr(event.query))}",
+        f"support {s.support:.0%} (estimated chance the documents answer this question)",
+        f"top score {s.top_score:.2f} ({s.normalized_top:.0%} of the highest possible), margin {s.margin:.2f}, "
+        f"coverage {s.coverage:.0%} (idf-weighted {s.weighted_coverage:.0%}) of {s.query_terms} terms",
+    ]
+    lines += [f"{p.rank}. {md.code(p.chunk.location)} · score {p.score:.2f}" for p in event.result.passages]
+    return "\n".join(lines)
+
+
+def sources_element(sources: tuple[SourceRef, ...], cited: tuple[int, ...], anchor: str,
+                    services: Services) -> cl.CustomElement:
+    """The sources under an answer: each opens to its passage, rendered, marked inside the text around it.
+
+    `anchor` prefixes each source's element id, which the answer's [n] links point at.
+    """
+    index = services.retriever.index
+    items = []
+    for ref in sources:
+        chunk = ref.passage.chunk
+        before, after = index.context(chunk)
+        items.append({
+            "number": ref.number, "location": chunk.location, "chunk": chunk.index, "page": chunk.page,
+            "span": [chunk.start, chunk.end], "score": round(ref.passage.score, 2), "cited": ref.number in cited,
+            "text": md.safe_answer(chunk.text), "before": md.safe_answer(before), "after": md.safe_answer(after),
+        })
+    return cl.CustomElement(name="Sources", display="inline", props={"anchor": anchor, "sources": items})
+
+
+def pdf_pages(sources: tuple[SourceRef, ...], cited: tuple[int, ...], services: Services) -> list[cl.Pdf]:
+    """Chainlit's PDF viewer, open at the page, for each cited PDF source (one per document and page)."""
+    root = services.settings.corpus_dir
+    viewers: dict[tuple[str, int], cl.Pdf] = {}
+    for ref in sources:
+        chunk = ref.passage.chunk
+        if ref.number in cited and chunk.page and chunk.source.lower().endswith(".pdf") and (root / chunk.source).is_file():
+            viewers.setdefault((chunk.source, chunk.page), cl.Pdf(
+                name=f"[{ref.number}] {PurePosixPath(chunk.source).name}, page {chunk.page}",
+                path=str(root / chunk.source), page=chunk.page, display="inline"))
+    return list(viewers.values())

@@ -1,0 +1,42 @@
+"""The side-by-side columns as a value advanced by events."""
+
+from rag.chat import columns
+from rag.types import Column, Comparison, Generation, ModelFailed, ModelFinished, ModelStarted, ReasoningDelta, TokenDelta
+
+
+def _gen(alias: str) -> Generation:
+    return Generation(alias, alias, "http://x/v1", "Final text [1].", "thought", 100, 24, True, 150.0, 1750.0, 14.4)
+
+
+def test_columns_follow_the_events_of_both_models() -> None:
+    state: columns.Columns = {}
+    for event in (ModelStarted("left", "phi-4-mini", "p", "u"), ModelStarted("right", "gpt-oss-20b", "g", "u"),
+                  TokenDelta("left", "phi-4-mini", "Final "), ReasoningDelta("right", "gpt-oss-20b", "hmm"),
+                  TokenDelta("right", "gpt-oss-20b", "Big")):
+        state = columns.advance(state, event)
+    assert (state["left"].status, state["left"].column.text) == ("streaming", "Final ")
+    assert (state["right"].column.text, state["right"].column.reasoning) == ("Big", "hmm")
+    state = columns.advance(state, ModelFinished("left", _gen("phi-4-mini"), 0.002))
+    state = columns.advance(state, ModelFailed("right", "gpt-oss-20b", "gpt-oss-20b at u: stream cut"))
+    left, right = columns.props(state)
+    assert left["alias"] == "phi-4-mini" and left["status"] == "done" and left["text"] == "Final text [1]."
+    assert (left["ttft_ms"], left["total_ms"], left["tokens"], left["tok_s"], left["cost"], left["estimated"]) == (150.0, 1750.0, 24, 14.4, 0.002, True)
+    assert right["status"] == "error" and right["error"] == "gpt-oss-20b at u: stream cut" and "ttft_ms" not in right
+
+
+def test_events_for_unknown_columns_change_nothing() -> None:
+    assert columns.advance({}, TokenDelta("left", "x", "text")) == {}
+
+
+def test_a_finished_comparison_gives_the_same_props_as_the_live_view() -> None:
+    comparison = Comparison("q", (Column("phi-4-mini", "p", "Final text [1].", "thought", None, _gen("phi-4-mini"), 0.002, (1,)),
+                                  Column("gpt-oss-20b", "g", error="down")), (), {})
+    left, right = columns.props(columns.finished(comparison))
+    assert left["status"] == "done" and left["cited"] == [1] and left["tokens"] == 24
+    assert right["status"] == "error" and right["error"] == "down"
+
+
+def test_a_rate_from_too_few_tokens_is_left_out() -> None:
+    short = Generation("phi-4-mini", "p", "u", "Yes.", "", 100, 3, False, 150.0, 152.0, 1000.0)
+    state = columns.advance({"left": columns.ColumnState(Column("phi-4-mini", "p"))}, ModelFinished("left", short, 0.0))
+    assert columns.props(state)[0]["tok_s"] is None  # the column shows a dash
