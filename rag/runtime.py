@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +21,11 @@ from rag.index.persistence import DocumentStore, fingerprint
 from rag.index.support import SupportModel
 from rag.llm.tokens import LazyTokenizer, get_tokenizer, tokenizer_name
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:  # the models, the history and the watcher are the app's: `rag search` never imports them
     from rag.index.opensearch import OpenSearchOptions
+    from rag.policy.corpus_calibration import CalibrationStore, CorpusCalibration
     from rag.llm.discovery import ModelDirectory
     from rag.chat.history import History
     from rag.answer.pipeline import Pipeline
@@ -49,10 +55,23 @@ def build_retriever(settings: Settings, library: Library | None = None) -> Retri
     if settings.engine == "opensearch":
         from rag.index.opensearch import OpenSearchIndex
 
-        index = OpenSearchIndex(analyzer, opensearch_options(settings), model)
+        index = OpenSearchIndex(analyzer, opensearch_options(settings), model, progress=_log_progress())
     else:
         index = Index(analyzer, settings.engine, settings.bm25_k1, settings.bm25_b, settings.title_weight, model)
     return Retriever(library or build_library(settings), index, analyzer, document_store(settings))
+
+
+def _log_progress() -> Callable[[int, int], None]:
+    """A first sync of a large corpus takes minutes: say how far it is, every tenth of the way."""
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if total >= 1000 and tenth != shown[0]:
+            shown[0] = tenth
+            log.info("indexing into OpenSearch: %d of %d documents", done, total)
+
+    return progress
 
 
 def opensearch_options(settings: Settings) -> OpenSearchOptions:
@@ -94,9 +113,12 @@ class Services:
     options: AnswerOptions
     history: History | None = None  # the app's history database; None when history is off (and in the CLI)
     watcher: FolderWatcher | None = None  # the app's watch on the corpus folder
+    calibrating: asyncio.Task[None] | None = None  # the app's support calibration in the background
 
     async def aclose(self) -> None:
-        """Stop watching, close HTTP clients and the history database."""
+        """Stop watching and calibrating, close HTTP clients and the history database."""
+        if self.calibrating is not None:
+            self.calibrating.cancel()
         if self.watcher is not None:
             await self.watcher.stop()
         await self.directory.aclose()
@@ -114,3 +136,59 @@ def build_services(settings: Settings, own_port: int | None = None) -> Services:
     directory = ModelDirectory(settings, get_tokenizer(), own_port=own_port)
     pipeline = Pipeline(retriever, DirectoryModels(directory), retriever.analyzer, get_tokenizer())
     return Services(settings, retriever, library, directory, pipeline, answer_options(settings))
+
+
+# --- support calibrated on this corpus (rag.policy.corpus_calibration) ----------------------------------
+
+
+def calibration_store(settings: Settings) -> CalibrationStore:
+    """Where the corpus calibration is kept: beside the index store, for these settings and this corpus."""
+    from rag.policy.corpus_calibration import CalibrationStore
+
+    return CalibrationStore(document_store(settings).path.parent / f"support-{document_store(settings).key}.json")
+
+
+def calibrate_now(settings: Settings, retriever: Retriever) -> CorpusCalibration | None:
+    """Calibrate support on the retriever's corpus and install the model (None: too small, prior kept).
+    CPU-bound: call it from a thread."""
+    from rag.policy.corpus_calibration import calibrate_corpus
+
+    thresholds = {"off_topic_support": settings.off_topic_support, "skip_draft_support": settings.skip_draft_support,
+                  "min_support": settings.min_support}
+    calibration = calibrate_corpus(retriever.library.document_chunks(), retriever.analyzer, settings.bm25_k1,
+                                   settings.bm25_b, settings.title_weight, thresholds, retriever.index.terms_cache)
+    if calibration is not None:
+        retriever.index.support_model = calibration.model
+    return calibration
+
+
+def chunk_count(retriever: Retriever) -> int:
+    return sum(len(chunks) for chunks in retriever.library.document_chunks().values())
+
+
+async def keep_calibrated(settings: Settings, retriever: Retriever, every_s: float) -> None:
+    """The app's background task: use the stored calibration if it still fits the corpus, else calibrate
+    (off the event loop, never delaying a question), and again whenever the corpus has changed by more
+    than REFIT_CHANGE of its chunks. A RAG_SUPPORT_MODEL set by the user is left alone."""
+    if settings.support_model is not None:
+        return
+    store = calibration_store(settings)
+    current = await asyncio.to_thread(store.load)
+    while True:
+        chunks = chunk_count(retriever)
+        if current is not None and not current.stale(chunks):
+            retriever.index.support_model = current.model
+        else:
+            try:
+                fresh = await asyncio.to_thread(calibrate_now, settings, retriever)
+            except Exception:  # noqa: BLE001 - calibration is an improvement: the prior keeps serving
+                log.exception("support calibration failed; the shipped prior stays")
+                fresh = None
+            if fresh is not None:
+                log.info("support %s, in %.1f s", fresh.summary(), fresh.seconds)
+                await asyncio.to_thread(store.save, fresh)
+                current = fresh
+            else:  # too small (now): the shipped prior
+                retriever.index.support_model = None
+                current = None
+        await asyncio.sleep(every_s)

@@ -112,6 +112,14 @@ class SupportSignals:
     skew: float = 0.0
     known_share: float = 0.0  # idf-weighted share of the question's terms found anywhere in the corpus
     typicality: float = 0.0  # 1 - mean idf of the question's words / idf of an unseen word
+    # The estimated probability that the question is about this corpus at all (answerable vs everyday
+    # questions only, from a corpus calibration); None: the same as `support` (the shipped model).
+    on_topic: float | None = None
+
+    @property
+    def topical(self) -> float:
+        """What the off-topic threshold reads: `on_topic` when calibrated on this corpus, else `support`."""
+        return self.support if self.on_topic is None else self.on_topic
 
     @classmethod
     def empty(cls, query_terms: int = 0) -> SupportSignals:
@@ -127,6 +135,7 @@ class SearchResult:
     passages: tuple[Passage, ...]
     signals: SupportSignals
     analysed_terms: tuple[str, ...] = field(default=())
+    calibration: str = ""  # which support model gave `signals.support` (the corpus's own, or the shipped prior)
 
 
 # --- model generation and pipeline events -----------------------------------------------------------
@@ -195,6 +204,7 @@ class Retrieved:
     result: SearchResult
     query: str
     ms: float
+    chosen: bool = False  # the user chose the documents (attached or pasted): support is not judged
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,8 @@ def opensearch_cluster(nodes: int) -> Iterator[Cluster]:
         skip_or_fail(reason)
     base = Path(tempfile.mkdtemp(prefix="rag-opensearch-"))
     try:
+        # Quick JIT tiers: the tests measure correctness, not speed (two nodes start in ~13 s, not ~22 s).
         try:
-            # Quick JIT tiers: the tests measure correctness, not speed (two nodes start in ~13 s, not ~22 s).
             cluster = start_cluster(base, nodes, jvm_options=["-XX:TieredStopAtLevel=1"], heap="384m")
         except ClusterError as exc:
             skip_or_fail(f"OpenSearch did not start: {exc}")

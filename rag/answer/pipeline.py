@@ -356,7 +356,7 @@ class Pipeline:
         t = self._clock()
         result = await self._searcher.search(query, opts.top_k, focus)
         timings["retrieve"] = self._ms(t)
-        return Retrieved(result, query, timings["retrieve"])
+        return Retrieved(result, query, timings["retrieve"], focus is not None)
 
     def _prompt(
         self, question: str, result: SearchResult, history: Sequence[Turn], opts: AnswerOptions,

@@ -120,6 +120,10 @@ class SessionStats:
             reasons = Counter(_reason_kind(reason) for r in escalated for reason in r.reasons)
             if reasons:
                 lines.append("Reasons: " + ", ".join(f"{k} ×{v}" for k, v in reasons.most_common()) + ".")
+        refused = sum(r.model == "off-topic" for r in self.records)
+        extracts = sum(r.model == "extractive" for r in self.records)
+        lines.append(f"Refused as not covered by the documents: **{refused} of {n}**"
+                     + (f"; answered with an extract (no model answered): {extracts}" if extracts else "") + ".")
         lines += ["", "| stage | mean | p95 |", "|---|---:|---:|"]
         for stage in ("retrieve", "build_prompt", "escalate", "total"):
             values = [r.stages[stage] for r in self.records if stage in r.stages]

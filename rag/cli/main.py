@@ -133,6 +133,38 @@ async def _corpus_add(settings: Settings, paths: tuple[Path, ...]) -> None:
         sys.exit(1)
 
 
+@corpus.command("sync")
+def corpus_sync() -> None:
+    """RAG_ENGINE=opensearch: reconcile the cluster's index with the folder, with progress (a first start
+    of a large corpus, or after the cluster was rebuilt); prints what it did."""
+    settings = _settings()
+    if settings.engine != "opensearch":
+        raise click.ClickException("rag corpus sync is for RAG_ENGINE=opensearch; the local engines index at start")
+    from rag.index.opensearch import OpenSearchIndex
+
+    retriever = build_retriever(settings)
+    index = retriever.index
+    assert isinstance(index, OpenSearchIndex)
+    try:
+        retriever.load_store()
+        retriever.library.scan()
+        documents = retriever.library.document_chunks()
+        with click.progressbar(length=max(len(documents), 1), label="documents", file=sys.stderr) as bar:
+            seen = [0]
+
+            def progress(done: int, _total: int) -> None:
+                bar.update(done - seen[0])
+                seen[0] = done
+
+            index.progress = progress
+            report = index.rebuild(documents)
+        retriever.save_store()
+    except RagError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{report.indexed} documents indexed ({report.chunks} chunks), {report.deleted} deleted, "
+               f"{report.skipped} held by another process; {index.count():,} chunks in {settings.opensearch_index}")
+
+
 @corpus.command("remove")
 @click.argument("name")
 def corpus_remove(name: str) -> None:
@@ -621,9 +653,24 @@ def bench_ingest(sizes: str, pdf_pages: int, markdown_bytes: int, engine: str | 
 @click.option("--sizes", default="500,2000,6000", show_default=True, help="Answer lengths in tokens.")
 @click.option("--rate", default=500.0, show_default=True, help="Tokens per second from the fake server.")
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 10))
+@click.option("--conversation", type=click.IntRange(1, 200),
+              help="Instead: N answers in one conversation, the app beside bare Chainlit (first text and complete).")
+@click.option("--mode", type=click.Choice(["small", "auto", "large"]), default="small", show_default=True,
+              help="With --conversation: the app's mode.")
+@click.option("--chart", type=click.Path(dir_okay=False, path_type=Path), help="With --conversation: write an SVG chart.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array.")
-def bench_ui(sizes: str, rate: float, repeats: int, as_json: bool) -> None:
-    """Rendering lag in Chromium: from the server's last token to the whole answer on screen."""
+def bench_ui(sizes: str, rate: float, repeats: int, conversation: int | None, mode: str, chart: Path | None,
+             as_json: bool) -> None:
+    """Rendering lag in Chromium: from the server's last token to the whole answer on screen; with
+    --conversation, whether answer N appears as fast as answer 1, against bare Chainlit in the same run."""
+    if conversation is not None:
+        from rag.bench import conversation as bench_conversation
+
+        timings = bench_conversation.run_conversation_bench(conversation, mode=mode)
+        if chart is not None:
+            chart.write_text(bench_conversation.chart_svg(timings), encoding="utf-8")
+        click.echo(bench_conversation.report_json(timings) if as_json else bench_conversation.report_text(timings))
+        return
     from rag.bench.ui import report_json, report_text, run_ui_bench
 
     rows = run_ui_bench(_sizes(sizes), rate, repeats)

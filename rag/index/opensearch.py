@@ -40,7 +40,7 @@ from rag.errors import ConfigError, SearchUnavailable
 from rag.index.analysis import Analyzer
 from rag.index.engines import lucene_idf
 from rag.index.search import TITLE_B, build_index, index_text, search_index, signals_from_statistics, title_text
-from rag.index.support import SIGNAL_DEPTH, SupportModel, shipped_model
+from rag.index.support import SIGNAL_DEPTH, SupportModel, calibration_label, shipped_model
 from rag.types import Chunk, Passage, SearchResult, SupportSignals
 
 log = logging.getLogger(__name__)
@@ -519,7 +519,7 @@ class OpenSearchIndex:
             groups, scores, present, idf, lucene_idf(0, n),
             {t: lucene_idf(title_df[t], n) for t in terms} if weighted else None,
             self.options.k1, self.options.title_weight, self.support_model or shipped_model())
-        return SearchResult(query, passages, signals, tuple(terms))
+        return SearchResult(query, passages, signals, tuple(terms), calibration_label(self.support_model))
 
     def _query(self, terms: Sequence[str]) -> dict[str, Any]:
         """Body BM25 plus the title field's BM25 times its weight: the local engines' sum, term by term."""

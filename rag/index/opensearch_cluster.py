@@ -501,6 +501,10 @@ def _process_alive(pid: int) -> bool:
 
 def _node_alive(node: Node) -> bool:
     """Whether the node's process runs, and is this node (guarding against a reused pid)."""
+    if node.pid in _children:
+        # Our own child: poll() is the truth. Its command line is not: while the launch script execs
+        # java it can read as neither (empty, or an intermediate program), which failed a start now and then.
+        return _process_alive(node.pid)
     if not _process_alive(node.pid):
         return False
     try:

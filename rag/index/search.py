@@ -13,7 +13,7 @@ import numpy as np
 
 from rag.index.analysis import Analyzer
 from rag.index.engines import ENGINES, BM25Engine, build_engine, top_k
-from rag.index.support import SIGNAL_DEPTH, SupportModel, predictors, shipped_model
+from rag.index.support import SIGNAL_DEPTH, SupportModel, calibration_label, predictors, shipped_model
 from rag.types import Chunk, Passage, SearchResult, SupportSignals
 
 
@@ -126,7 +126,7 @@ def search_index(
     hits = _top(snapshot, query_terms, max(k, SIGNAL_DEPTH)) if query_terms else []
     passages = tuple(Passage(snapshot.chunks[i], score, rank) for rank, (i, score) in enumerate(hits[:k], start=1))
     signals = support_signals(groups, hits, snapshot, model or shipped_model())
-    return SearchResult(query, passages, signals, tuple(query_terms))
+    return SearchResult(query, passages, signals, tuple(query_terms), calibration_label(model))
 
 
 def _top(snapshot: IndexSnapshot, query_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
@@ -217,6 +217,7 @@ def signals_from_statistics(
         query_terms=len(groups),
         matched_terms=tuple(group[0] for group, f in zip(groups, found) if f),
         support=model.predict(values),
+        on_topic=model.on_topic(values),
         max_score=max_score,
         normalized_top=values["normalized_top"],
         nqc=values["nqc"],

@@ -25,14 +25,14 @@ from rag.metrics import auroc
 from rag.index.search import IndexSnapshot, TITLE_B, TermSets, index_text, search_index, title_text
 from rag.index.segments import Postings, SegmentedEngine, SegmentedField
 from rag.index.support import PREDICTORS, SupportModel, predictor_values
-from rag.types import Chunk, SupportSignals
+from rag.types import Chunk, SearchResult, SupportSignals
 
 Group = Literal["answerable", "near_miss", "off_topic"]
 Split = Literal["train", "test"]
 
 # Every signal the report gives an AUROC for; `support` first. All of them: higher means better supported.
 REPORTED = (
-    "support", "top_score", "normalized_top", "margin", "relative_margin", "nqc", "wig", "skew",
+    "support", "topical", "top_score", "normalized_top", "margin", "relative_margin", "nqc", "wig", "skew",
     "coverage", "weighted_coverage", "known_share", "typicality", "query_terms",
 )
 # In the fit, the near-miss and off-topic negatives each weigh half as much as all answerable queries
@@ -58,6 +58,33 @@ def everyday_questions(split: Split) -> list[str]:
     return lines[0::2] if split == "train" else lines[1::2]
 
 
+class MaskedCorpus:
+    """A corpus searchable whole or with some chunks masked out, with exact statistics: N, df and the
+    average length are those of an index rebuilt without them (raw postings, rag.index.segments)."""
+
+    def __init__(self, chunks: Sequence[Chunk], terms: Sequence[Sequence[str]], analyzer: Analyzer, k1: float,
+                 b: float, title_weight: float, model: SupportModel | None = None) -> None:
+        self.chunks = tuple(chunks)
+        self.analyzer = analyzer
+        self.model = model
+        self._k1, self._b, self._title_weight = k1, b, title_weight
+        alive = np.ones(len(chunks), dtype=bool)
+        self._body = SegmentedField([Postings.build(terms)], alive, k1, b)
+        self._titles = SegmentedField([Postings.build([analyzer.terms(title_text(c)) for c in chunks])], alive, k1, TITLE_B)
+        self._term_sets = TermSets(terms)
+        self._whole = self._snapshot(())
+
+    def _snapshot(self, removed: Sequence[int]) -> IndexSnapshot:
+        body, titles = (self._body.removed(removed), self._titles.removed(removed)) if removed else (self._body, self._titles)
+        return IndexSnapshot(self.chunks, self._term_sets, SegmentedEngine(body), k1=self._k1, b=self._b,
+                             titles=SegmentedEngine(titles), title_weight=self._title_weight, live=body.alive)
+
+    def search(self, text: str, removed: Sequence[int] = (), k: int = 10) -> SearchResult:
+        """The search as the app does it, over the corpus without the chunks numbered `removed`."""
+        snapshot = self._snapshot(removed) if removed else self._whole
+        return search_index(snapshot, self.analyzer, text, k, model=self.model)
+
+
 def collect(
     dataset: BeirDataset,
     everyday: Sequence[str],
@@ -71,34 +98,22 @@ def collect(
     """The signals of every judged query with and without its relevant documents, and of `everyday`."""
     analyzer = analyzer or Analyzer()
     chunks = [Chunk(source=i, index=0, text=text, start=0, end=len(text), title=title) for i, title, text in dataset.docs]
-    terms = [analyzer.terms(index_text(c)) for c in chunks]
-    alive = np.ones(len(chunks), dtype=bool)
-    body = SegmentedField([Postings.build(terms)], alive, k1, b)
-    titles = SegmentedField([Postings.build([analyzer.terms(title_text(c)) for c in chunks])], alive, k1, TITLE_B)
+    corpus = MaskedCorpus(chunks, [analyzer.terms(index_text(c)) for c in chunks], analyzer, k1, b, title_weight, model)
     number = {c.source: n for n, c in enumerate(chunks)}
-    term_sets = TermSets(terms)
-
-    def snapshot(removed: Sequence[int]) -> IndexSnapshot:
-        b_field, t_field = (body.removed(removed), titles.removed(removed)) if removed else (body, titles)
-        return IndexSnapshot(tuple(chunks), term_sets, SegmentedEngine(b_field), k1=k1, b=b,
-                             titles=SegmentedEngine(t_field), title_weight=title_weight, live=b_field.alive)
-
-    whole = snapshot(())
     examples: list[Example] = []
     total = len(dataset.queries) + len(everyday)
     for done, (query_id, text) in enumerate(dataset.queries.items(), start=1):
         relevant = [number[d] for d, grade in dataset.qrels.get(query_id, {}).items() if grade > 0 and d in number]
         if not relevant:
             continue  # judged, but none of its relevant documents is in the corpus: not answerable either way
-        found = search_index(whole, analyzer, text, 10, model=model)
+        found = corpus.search(text)
         top = bool(found.passages) and number.get(found.passages[0].chunk.source) in relevant
         examples.append(Example("answerable", text, found.signals, top))
-        without = search_index(snapshot(relevant), analyzer, text, 10, model=model).signals
-        examples.append(Example("near_miss", text, without))
+        examples.append(Example("near_miss", text, corpus.search(text, relevant).signals))
         if progress:
             progress(done, total)
     for done, text in enumerate(everyday, start=len(dataset.queries) + 1):
-        examples.append(Example("off_topic", text, search_index(whole, analyzer, text, 10, model=model).signals))
+        examples.append(Example("off_topic", text, corpus.search(text).signals))
         if progress:
             progress(done, total)
     return examples
@@ -122,7 +137,8 @@ def aurocs(examples: Sequence[Example], names: Sequence[str] = REPORTED) -> dict
     return out
 
 
-def fit(examples: Sequence[Example], fitted_on: str, l2: float = L2) -> SupportModel:
+def fit(examples: Sequence[Example], fitted_on: str, l2: float = L2,
+        features: Sequence[str] = PREDICTORS) -> SupportModel:
     """Weighted, ridge-penalised logistic regression by Newton's method, with every weight kept >= 0.
 
     Every predictor means "better supported" when it is higher, so a negative weight could only come from
@@ -132,7 +148,7 @@ def fit(examples: Sequence[Example], fitted_on: str, l2: float = L2) -> SupportM
     dropped (weight 0) and the rest refitted, until none is. Deterministic: the same examples always give
     the same coefficients.
     """
-    rows = np.asarray([[predictor_values(e.signals)[p] for p in PREDICTORS] for e in examples], dtype=np.float64)
+    rows = np.asarray([[predictor_values(e.signals)[p] for p in features] for e in examples], dtype=np.float64)
     labels = np.asarray([e.group == "answerable" for e in examples], dtype=np.float64)
     counts = {g: sum(1 for e in examples if e.group == g) for g in ("answerable", *NEGATIVE_SHARE)}
     if counts["answerable"] == 0 or not any(counts[g] for g in NEGATIVE_SHARE):
@@ -147,17 +163,17 @@ def fit(examples: Sequence[Example], fitted_on: str, l2: float = L2) -> SupportM
     scale = rows.std(axis=0)
     scale[scale == 0] = 1.0
     standard = (rows - mean) / scale
-    active = list(range(len(PREDICTORS)))
+    active = list(range(len(features)))
     while True:
         w = _logistic(standard[:, active], labels, sample, l2)
         negative = [a for a, v in zip(active, w[:-1]) if v < 0]
         if not negative:
             break
         active = [a for a in active if a not in negative]
-    weights = np.zeros(len(PREDICTORS))
+    weights = np.zeros(len(features))
     weights[active] = w[:-1]
     return SupportModel(
-        features=PREDICTORS,
+        features=tuple(features),
         mean=tuple(round(float(v), 10) for v in mean),
         scale=tuple(round(float(v), 10) for v in scale),
         weights=tuple(round(float(v), 10) for v in weights),
@@ -210,8 +226,8 @@ def group_counts(examples: Sequence[Example]) -> dict[str, int]:
 
 def policy_notes(examples: Sequence[Example], off_topic_support: float, min_support: float) -> list[str]:
     """What the thresholds do on these questions: refusals of answerable ones, off-topic ones caught."""
-    def share(group: str, below: float) -> float:
-        values = [e.signals.support < below for e in examples if e.group == group]
+    def share(group: str, below: float, topical: bool = False) -> float:
+        values = [(e.signals.topical if topical else e.signals.support) < below for e in examples if e.group == group]
         return sum(values) / len(values) if values else 0.0
 
     answerable = [e for e in examples if e.group == "answerable"]
@@ -219,9 +235,10 @@ def policy_notes(examples: Sequence[Example], off_topic_support: float, min_supp
     return [
         f"Relevant document ranked first for {first:.0%} of answerable questions (removing the others' "
         "relevant documents changes little at the top: the near-miss ceiling for retrieval signals).",
-        f"Below the off-topic threshold {off_topic_support:.0%}: {share('answerable', off_topic_support):.1%} of "
-        f"answerable questions (refused), {share('off_topic', off_topic_support):.0%} of off-topic ones, "
-        f"{share('near_miss', off_topic_support):.0%} of near misses.",
+        f"Below the off-topic threshold {off_topic_support:.0%} (on topic): "
+        f"{share('answerable', off_topic_support, True):.1%} of answerable questions (refused), "
+        f"{share('off_topic', off_topic_support, True):.0%} of off-topic ones, "
+        f"{share('near_miss', off_topic_support, True):.0%} of near misses.",
         f"Below the escalation threshold {min_support:.0%}: {share('answerable', min_support):.0%} of answerable, "
         f"{share('near_miss', min_support):.0%} of near misses, {share('off_topic', min_support):.0%} of off-topic.",
     ]

@@ -97,11 +97,11 @@ def off_topic(signals: SupportSignals, policy: Policy, focused: bool) -> str | N
 
     Not judged when the user chose the documents (attached them): then they are the subject.
     """
-    if focused or signals.support >= policy.off_topic_support:
+    if focused or signals.topical >= policy.off_topic_support:
         return None
     if signals.top_score <= 0:
         return "no passage of the documents matches the question"
-    return (f"the documents do not cover this question ({signals.support:.0%} estimated chance they answer it, "
+    return (f"the documents do not cover this question ({signals.topical:.0%} estimated chance it is about them, "
             f"threshold {policy.off_topic_support:.0%})")
 
 

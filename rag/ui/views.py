@@ -72,7 +72,8 @@ class AnswerView:
     async def on(self, event: object) -> None:
         """Show one pipeline event."""
         if isinstance(event, Retrieved):
-            await self.step(f"retrieve · support {event.result.signals.support:.0%} · {format_ms(event.ms)}",
+            support = "your documents" if event.chosen else f"support {event.result.signals.support:.0%}"
+            await self.step(f"retrieve · {support} · {format_ms(event.ms)}",
                             retrieval_summary(event), type="retrieval", icon="search")
         elif isinstance(event, StageFinished):
             await self.step(f"{event.name} · {format_ms(event.ms)}", md.plain(event.detail), icon=STAGE_ICONS.get(event.name, "timer"))
@@ -350,9 +351,13 @@ def escalation_name(event: EscalationDecided) -> str:
 def retrieval_summary(event: Retrieved) -> str:
     """The retrieve step's text: the query, the support signals, and the passages by rank."""
     s = event.result.signals
+    support = (  # on a chosen text or file (a corpus of one) the number would mean nothing: not shown, not used
+        "support: not judged, you chose the documents (attached or pasted)" if event.chosen else
+        f"support {s.support:.0%} (estimated chance the documents answer this question; "
+        f"{md.plain(event.result.calibration or 'shipped prior')})")
     lines = [
         f"query: {md.code(repr(event.query))}",
-        f"support {s.support:.0%} (estimated chance the documents answer this question)",
+        support,
         f"top score {s.top_score:.2f} ({s.normalized_top:.0%} of the highest possible), margin {s.margin:.2f}, "
         f"coverage {s.coverage:.0%} (idf-weighted {s.weighted_coverage:.0%}) of {s.query_terms} terms",
     ]

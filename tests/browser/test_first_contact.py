@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import Stack, attach, shot
-from tests.browser.test_chat_browser import FOOTER, answered, ask, choose_mode, send
+from tests.browser.test_chat_browser import FOOTER, answered, ask, choose_mode, last_answer, send
 
 pytestmark = pytest.mark.browser
 
@@ -159,6 +159,7 @@ def test_a_cited_pdf_opens_in_the_pdf_viewer_at_its_page(page, stack: Stack, tmp
 
 def test_pasted_text_answers_then_the_next_question_is_answered_from_the_corpus(page, stack: Stack) -> None:
     report = "\n\n".join(f"Section {i}. The okapi survey counted {i * 7} animals in zone {i}." for i in range(60))
+    stack.fake.script(**{"phi-4-mini": {"content": ["The okapi survey counted 84 animals in zone 12 [1]."]}})
     page.fill("#chat-input", report + "\n\nHow many animals were counted in zone 12?")
     page.wait_for_selector("#chat-submit:not([disabled])", timeout=20_000)
     page.click("#chat-submit")
@@ -166,6 +167,10 @@ def test_pasted_text_answers_then_the_next_question_is_answered_from_the_corpus(
     page.wait_for_function("() => /(ms|s) total/.test(document.body.innerText)", timeout=30_000)
     sources = page.locator(".sources-list").last.inner_text()
     assert "pasted text.md" in sources and "servers/" not in sources  # answered from the pasted text alone
+    # Issue 24: the text the user chose is not judged by a support number; phi-4-mini's draft stands.
+    assert "retrieve · your documents · " in page.inner_text("body")
+    assert "phi-4-mini · auto mode" in last_answer(page) and "escalated" not in last_answer(page)
+    stack.fake.script()
     assert not any(p.name.startswith("pasted") for p in (stack.corpus / "uploads").glob("*"))  # nothing saved
     ready(page)
     ask(page, "Which port does Ollama use?")

@@ -70,3 +70,16 @@ def test_comparisons_are_recorded() -> None:
 
 def test_empty_stats() -> None:
     assert SessionStats().render_markdown() == "No answers yet in this session."
+
+
+def test_stats_report_refusals_and_extracts() -> None:
+    stats = SessionStats()
+    stats.record_answer(_answer("phi-4-mini", runs=[ModelFinished("draft", _gen("phi-4-mini", 300, 800), 0.001)]))
+    stats.record_answer(_answer("off-topic"))
+    stats.record_answer(_answer("off-topic"))
+    stats.record_answer(_answer("extractive"))
+    report = stats.render_markdown()
+    assert "Refused as not covered by the documents: **2 of 4**; answered with an extract (no model answered): 1." in report
+    one = SessionStats()
+    one.record_answer(_answer("phi-4-mini", runs=[ModelFinished("draft", _gen("phi-4-mini", 300, 800), 0.001)]))
+    assert "Refused as not covered by the documents: **0 of 1**." in one.render_markdown()

@@ -315,3 +315,29 @@ def test_scifact_ranks_and_supports_as_bm25s(opensearch_url: str) -> None:
     assert abs(sum(ndcg_remote) / n - sum(ndcg_local) / n) <= 0.005
     assert sum(overlaps) / n >= 0.95
     assert support_close / n >= 0.95
+
+
+def test_rag_corpus_sync_and_search_and_doctor_through_the_cli(corpus: Path, opensearch_url: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from rag.cli.main import cli
+
+    for name, value in {"RAG_ENGINE": "opensearch", "RAG_OPENSEARCH_URL": opensearch_url,
+                        "RAG_OPENSEARCH_INDEX": _index_name(), "RAG_CORPUS_DIR": str(corpus),
+                        "RAG_DATA_DIR": str(corpus.parent / "data-cli"), "RAG_BASE_URL": "http://127.0.0.1:9/v1"}.items():
+        monkeypatch.setenv(name, value)
+    synced = CliRunner().invoke(cli, ["corpus", "sync"])
+    assert synced.exit_code == 0, synced.output
+    assert "documents indexed" in synced.output and "0 deleted" in synced.output
+    again = CliRunner().invoke(cli, ["corpus", "sync"])  # nothing changed: nothing to do
+    assert again.output.splitlines()[-1].startswith("0 documents indexed (0 chunks), 0 deleted")
+    found = CliRunner().invoke(cli, ["search", "Which port does Ollama use?", "--json"])
+    assert found.exit_code == 0 and '"path": "servers/ollama.md"' in found.output
+    doctor = CliRunner().invoke(cli, ["doctor", "--no-request"])
+    assert "search: OpenSearch " in doctor.output and "status " in doctor.output
+    monkeypatch.setenv("RAG_OPENSEARCH_URL", "http://127.0.0.1:9")
+    down = CliRunner().invoke(cli, ["doctor", "--no-request"])
+    assert "search: UNREACHABLE: search is unreachable at http://127.0.0.1:9" in down.output and down.exit_code == 1
+    failed = CliRunner().invoke(cli, ["search", "ollama"])
+    assert failed.exit_code == 1 and "search is unreachable" in failed.output and "Traceback" not in failed.output
