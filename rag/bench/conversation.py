@@ -47,11 +47,13 @@ async def answer(message: cl.Message) -> None:
 
 _WATCH = """
 ([first, last]) => {
+  // The messages already on screen when the question is sent (by element, not by count: the app replaces
+  // its latency chart after each answer, so counting would look at the wrong message).
   const messages = () => [...document.querySelectorAll('.step[data-step-type=assistant_message]')];
-  const before = messages().length;
+  const old = new Set(messages());
   window.__sent = performance.now(); window.__first = null; window.__done = null;
   const tick = () => {
-    const fresh = messages().slice(before).map(e => e.textContent).join(' ');
+    const fresh = messages().filter(e => !old.has(e)).map(e => e.textContent).join(' ');
     if (window.__first === null && fresh.includes(first)) window.__first = performance.now();
     if (fresh.includes(last)) { window.__done = performance.now(); return; }
     requestAnimationFrame(tick);
@@ -120,13 +122,19 @@ def run_conversation_bench(answers: int = 30, tokens: int = 100, ttft_s: float =
                     page = browser.new_page(viewport={"width": 1280, "height": 1000})
                     page.goto(url)
                     page.wait_for_selector("#chat-input", timeout=60_000)
+                    if name != "bare Chainlit":  # the app greets once its services are up
+                        page.wait_for_function("() => document.body.innerText.includes('Answering from')", timeout=60_000)
                     for number in range(1, answers + 1):
                         page.wait_for_selector("#chat-submit", timeout=60_000)
                         page.fill("#chat-input", f"Which port does Ollama use? (question {number})")
                         page.wait_for_selector("#chat-submit:not([disabled])", timeout=60_000)
                         page.evaluate(_WATCH, ["FIRSTTOKEN", "LASTTOKEN."])
-                        page.keyboard.press("Enter")
-                        page.wait_for_function("() => window.__done !== null", timeout=120_000, polling=50)
+                        page.click("#chat-submit")
+                        try:
+                            page.wait_for_function("() => window.__done !== null", timeout=120_000, polling=50)
+                        except Exception as exc:
+                            shown = page.evaluate("() => [...document.querySelectorAll('.step')].slice(-3).map(e => e.textContent.slice(0, 120))")
+                            raise RuntimeError(f"{name}: answer {number} never completed on screen; last messages: {shown}") from exc
                         first, done, sent = page.evaluate("() => [window.__first, window.__done, window.__sent]")
                         rows.append(AnswerTiming(name, number, round(first - sent, 1), round(done - sent, 1)))
                         # The turn ends (footer, chart) before the next question, as a person reads it.
