@@ -66,6 +66,10 @@ def corpus_path(root: Path, source: str) -> Path:
     pure = PurePosixPath(source)
     if not source or "\x00" in source or pure.is_absolute() or source.startswith("/"):
         raise CorpusError(f"{source!r} is not a path relative to the corpus folder")
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a name os.walk could only decode with surrogate escapes
+        raise CorpusError(f"{source!r} is not a valid UTF-8 file name; rename the file") from exc
     if pure.as_posix() != source:  # "a/./b", "a//b", "a/": a change log we did not write
         raise CorpusError(f"{source!r} is not a plain relative path")
     if any(part == ".." or part.startswith(".") for part in pure.parts):

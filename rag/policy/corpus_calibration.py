@@ -257,7 +257,7 @@ class CalibrationStore:
             return CorpusCalibration.from_json(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any defect (an older format too) means: calibrate again
             log.warning("corpus calibration %s ignored (%s): calibrating again", self.path, exc)
             return None
 
