@@ -300,14 +300,18 @@ class OpenSearchIndex:
             claims = self._claim_many([(key[0], key[1], len(c)) for key, c in batch], "indexing", manifests)
             ours = [(key, c) for key, c in batch if key[0] in claims]
             self._bulk(action for key, c in ours for action in self._actions(key[0], key[1], c, self._terms(key, c)))
-            changed = [key for key, _ in ours if manifests.get(key[0], {}).get("content_hash") not in (None, key[1])]
-            if changed:  # the previous versions of these documents go once the new ones are in
+            # Any earlier version goes once the new one is in: also when the manifest already names this hash
+            # (a claim whose process died before writing leaves the old chunks behind).
+            changed = [key for key, _ in ours if key[0] in manifests]
+            if changed:
                 self._delete_chunks({"bool": {"should": [
                     {"bool": {"filter": [{"term": {"source": s}}], "must_not": [{"term": {"content_hash": h}}]}}
                     for s, h in changed], "minimum_should_match": 1}})
             self._release_many(claims.values(), "done")
             indexed += len(ours)
-            skipped += len(batch) - len(ours)
+            current = sum(1 for key, _ in batch if manifests.get(key[0], {}).get("content_hash") == key[1]
+                          and manifests[key[0]].get("state") == "done")
+            skipped += len(batch) - len(ours) - current  # held by another process (current ones are no news)
             chunks += sum(len(c) for _, c in ours)
             done += len(batch)
             if self.progress is not None:

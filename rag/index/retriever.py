@@ -38,6 +38,8 @@ class Retriever:
         self.index = index
         self.analyzer = analyzer
         self.store = store
+        # One engine store, so what it says once (a folder it cannot write) is said once.
+        self._engines = EngineStore(store.path.parent) if store is not None else None
         self._lock = asyncio.Lock()
         self._merging: asyncio.Task[None] | None = None
         self._saving = threading.Lock()
@@ -79,7 +81,7 @@ class Retriever:
         loaded = self.load_store()
         report = self.library.scan()
         documents = self.library.document_chunks()
-        engines = EngineStore(self.store.path.parent) if self.store is not None else None
+        engines = self._engines
         key = self.index.engine_key(documents)
         saved = engines.load(key) if engines is not None and key is not None else None
         if saved is not None and isinstance(self.index, Index):
@@ -149,9 +151,9 @@ class Retriever:
     def _save_engines(self, documents: Mapping[DocumentKey, tuple[Chunk, ...]], snapshot: object) -> None:
         """Keep the engines of this set of documents for the next start (bm25s only)."""
         key = self.index.engine_key(documents)
-        if (self.store is not None and key is not None and isinstance(snapshot, IndexSnapshot)
+        if (self._engines is not None and key is not None and isinstance(snapshot, IndexSnapshot)
                 and snapshot.titles is not None):
-            EngineStore(self.store.path.parent).save(key, snapshot.engine, snapshot.titles)
+            self._engines.save(key, snapshot.engine, snapshot.titles)
 
     async def settled(self) -> None:
         """Wait for a background merge (tests and benchmarks)."""

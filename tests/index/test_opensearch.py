@@ -341,3 +341,24 @@ def test_rag_corpus_sync_and_search_and_doctor_through_the_cli(corpus: Path, ope
     assert "search: UNREACHABLE: search is unreachable at http://127.0.0.1:9" in down.output and down.exit_code == 1
     failed = CliRunner().invoke(cli, ["search", "ollama"])
     assert failed.exit_code == 1 and "search is unreachable" in failed.output and "Traceback" not in failed.output
+
+
+def test_a_claim_left_by_a_process_that_died_leaves_no_old_version_behind(corpus: Path, opensearch_url: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    index = _index_name()
+    first = build_retriever(_settings(corpus, opensearch_url, index))
+    first.warm_up()
+    (corpus / "servers" / "lm-studio.md").write_text("# LM Studio\n\nLM Studio now listens on port 4321.")
+    first.library.scan()
+    key = next(k for k in first.library.document_chunks() if k[0] == "servers/lm-studio.md")
+    dying = first.index
+    assert isinstance(dying, OpenSearchIndex)
+    manifests = dying._manifests()
+    dying._claim_many([(key[0], key[1], 1)], "indexing", manifests)  # claimed the new version, then died
+    monkeypatch.setattr("rag.index.opensearch.CLAIM_LEASE_S", 0.0)  # ... long enough ago for its claim to lapse
+    later = build_retriever(_settings(corpus, opensearch_url, index))
+    later.warm_up()
+    shared = later.index
+    assert isinstance(shared, OpenSearchIndex)
+    passages = [p for p in shared.search("LM Studio port", 20).passages if p.chunk.source == "servers/lm-studio.md"]
+    assert len(passages) == 1 and "4321" in passages[0].chunk.text  # the old version's chunks are gone
