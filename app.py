@@ -25,7 +25,7 @@ from rag.chat.session import SessionStats
 from rag.config import Settings, load_settings
 from rag.documents.watching import FolderWatcher
 from rag.errors import RagError
-from rag.runtime import Services, build_services, keep_calibrated
+from rag.runtime import Services, build_services, keep_calibrated, preload
 from rag.ui import documents, greeting, pasting, reports, state
 from rag.ui.answering import respond
 from rag.ui.datalayer import HistoryLayer
@@ -77,6 +77,9 @@ async def startup() -> None:
     asyncio.get_running_loop().run_in_executor(None, svc.retriever.index.prepare_updates)
     # Support calibrated on this corpus, in the background (questions meanwhile use the stored or shipped one).
     svc.calibrating = asyncio.create_task(keep_calibrated(settings, svc.retriever, settings.watch_interval_s))
+    # What the first question would load lazily (tokenizer, search path, model clients): the app is ready
+    # when it is loaded, and the first question costs no more than the next (issue 25).
+    await preload(svc)
     _services = svc
 
 

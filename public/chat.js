@@ -26,17 +26,37 @@
     ["button:has(svg.lucide-arrow-down)", "Scroll to the latest message"],
   ];
   function name(el, text) {
-    if (el && !el.getAttribute("aria-label") && !el.innerText.trim()) {
+    // textContent, not innerText: innerText lays the page out, once per button, on every change.
+    if (el && !el.getAttribute("aria-label") && !el.textContent.trim()) {
       el.setAttribute("aria-label", text);
       if (!el.title) el.title = text;
     }
   }
-  function label() {
-    for (const [id, text] of Object.entries(LABELS)) name(document.getElementById(id), text);
-    for (const [selector, text] of BY_SELECTOR) document.querySelectorAll(selector).forEach((el) => name(el, text));
+  function labelWithin(root) {
+    for (const [selector, text] of BY_SELECTOR) {
+      if (root.matches(selector)) name(root, text);
+      root.querySelectorAll(selector).forEach((el) => name(el, text));
+    }
   }
-  new MutationObserver(label).observe(document.documentElement, { childList: true, subtree: true });
-  label();
+  // Only what was added is looked at: scanning the whole page on every change cost each streamed update
+  // more as the conversation grew (150 ms of script per answer by the 30th; issue 25).
+  function changed(records) {
+    for (const [id, text] of Object.entries(LABELS)) name(document.getElementById(id), text);
+    const seen = new Set();
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        const el = node.nodeType === 1 ? node : node.parentElement;
+        // A button whose icon was swapped (copy -> check) is matched by the button, not the new icon.
+        const root = el && (el.closest("button") || el);
+        if (root && !seen.has(root) && root.isConnected) {
+          seen.add(root);
+          labelWithin(root);
+        }
+      }
+    }
+  }
+  new MutationObserver(changed).observe(document.documentElement, { childList: true, subtree: true });
+  changed([{ addedNodes: [document.documentElement] }]);
 })();
 
 // A message longer than the chat takes never leaves the browser: Socket.IO drops the whole connection on

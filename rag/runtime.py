@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from rag.index.retriever import Retriever
 from rag.index.persistence import DocumentStore, fingerprint
 from rag.index.support import SupportModel
 from rag.llm.tokens import LazyTokenizer, get_tokenizer, tokenizer_name
+from rag.errors import RagError
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,28 @@ def build_services(settings: Settings, own_port: int | None = None) -> Services:
     directory = ModelDirectory(settings, get_tokenizer(), own_port=own_port)
     pipeline = Pipeline(retriever, DirectoryModels(directory), retriever.analyzer, get_tokenizer())
     return Services(settings, retriever, library, directory, pipeline, answer_options(settings))
+
+
+async def preload(services: Services) -> None:
+    """Load now what the first question would load lazily, so that it costs no more than the next ones
+    (issue 25: it took ~150 ms more): the tokenizer's encoding, the search path (the engines, the support
+    model, language detection), the model servers' discovery and the clients with their SDK modules and
+    TLS set-up. Sends no model request; a search server or model server that is down is reported by the
+    greeting, not here."""
+    from rag.llm.discovery import DirectoryModels
+
+    def local() -> None:
+        get_tokenizer().count("Warm up the tokenizer.")
+
+    await asyncio.to_thread(local)
+    with contextlib.suppress(RagError):  # search down: the greeting says so, and the first question retries
+        await services.retriever.search("warm up the search path", services.options.top_k)
+    models = DirectoryModels(services.directory)
+    for kind in ("small", "large"):
+        model = await models.get(kind)
+        warm = getattr(model, "warm", None)
+        if callable(warm):
+            warm()
 
 
 # --- support calibrated on this corpus (rag.policy.corpus_calibration) ----------------------------------

@@ -361,19 +361,27 @@ async def test_side_by_side_with_the_large_model_down(app_module: ModuleType, co
     assert right["status"] == "error" and "model not loaded" in right["error"]
 
 
-async def test_the_chart_is_redrawn_below_each_answer(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+async def test_one_chart_moves_into_the_latest_answers_latency_step(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
     import chainlit as cl
 
     _use(app_module, base_url=server.url)
     await app_module.start()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
-    first_chart = cl.user_session.get("chart_message_id")  # an id: it survives a resume
     await app_module.answer(cl.Message(content="What is the escalation policy?"))
     sent = _elements(context, "LatencyChart")
-    assert len({e["id"] for e in sent}) == 2  # a new chart after each answer...
-    assert first_chart in [c.args[0]["id"] for c in context.delete_step.call_args_list]  # ...the old one removed
-    last_message = context.send_step.call_args_list[-1].args[0]
-    assert last_message["id"] == cl.user_session.get("chart_message_id")  # the chart is the latest message
+    assert len({e["id"] for e in sent}) == 1  # one chart per chat, moved: never removed and re-sent
+    groups = [c.args[0] for c in context.send_step.call_args_list if c.args[0]["name"].startswith("latency")]
+    assert len(groups) == 2 and [e["forId"] for e in sent] == [g["id"] for g in groups]  # in each answer's latency step
+    assert context.delete_step.call_args_list == []
+    # The answer is the turn's last message (it carries Copy and the rating); the chart is not a message.
+    messages = [c.args[0] for c in context.send_step.call_args_list if c.args[0]["type"] == "assistant_message"]
+    assert messages[-1]["id"] == groups[-1]["parentId"]
+    # Only the latest answer's latency step stays open; the first closed once the second was answered.
+    closed = [c.args[0] for c in context.update_step.call_args_list if c.args[0]["id"] == groups[0]["id"]]
+    assert closed[-1]["autoCollapse"] is True and closed[-1]["defaultOpen"] is False
+    assert not any(c.args[0]["id"] == groups[1]["id"] and c.args[0]["autoCollapse"] for c in context.update_step.call_args_list)
+    # Titled with every stage's time.
+    assert re.match(r"latency · retrieve \S+ ms · build prompt \S+ ms · phi-4-mini first token", closed[-1]["name"])
     points = sent[-1]["props"]["points"]
     assert [p["n"] for p in points] == [1, 2] and points[0]["runs"][0]["model"] == "phi-4-mini"
 
@@ -386,8 +394,9 @@ async def test_the_chart_says_plainly_when_there_is_nothing_to_plot(app_module: 
     services.directory.foundry_status = lambda: None
     await app_module.start()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))  # answered by extracts
-    assert _elements(context, "LatencyChart") == []
-    assert "nothing to plot yet" in context.send_step.call_args_list[-1].args[0]["output"]
+    (chart,) = _elements(context, "LatencyChart")  # the element itself says so (public/elements/LatencyChart.jsx)
+    assert all(not p["runs"] for p in chart["props"]["points"])
+    assert "Nothing to plot yet" in (REPO / "public" / "elements" / "LatencyChart.jsx").read_text()
 
 
 async def test_names_from_the_folder_are_escaped_where_they_land(

@@ -2,6 +2,7 @@
 // Props (set from app.py): question, columns: [{alias, model_id, status, text, reasoning, error,
 // ttft_ms, total_ms, tokens, tok_s (null when too few tokens to mean anything), cost, estimated, cited}].
 // Text is rendered as plain text. Columns sit side by side from 2 × 300 px and stack on narrower screens.
+import { memo } from "react";
 
 function fmtMs(ms) {
   if (ms === null || ms === undefined) return "–";
@@ -53,7 +54,11 @@ function ColumnView({ column }) {
   );
 }
 
-export default function Compare() {
+// Made once per page and kept on window: Chainlit evaluates this file again whenever the chat re-renders
+// (every question does), and a new component each time would remount every Compare element of the
+// conversation, closing what the user opened and costing each answer more than the last (issue 25).
+// The element below hands it this element's props, the same object until they change, so memo skips it.
+const Compare = window.__ragCompare || (window.__ragCompare = memo(function Compare({ p: props }) {
   const columns = props.columns || [];
   return (
     <div className="compare-view" style={{ display: "flex", flexDirection: "column", gap: 8, width: "100%" }}>
@@ -65,4 +70,6 @@ export default function Compare() {
       </div>
     </div>
   );
-}
+}));
+
+export default <Compare p={props} />;

@@ -1,5 +1,6 @@
 // Time to first token and total time per model, over this session's answers (newest 30).
 // Props: points: [{n, mode, escalated, runs: [{model, ttft, total}]}], auto_answers, escalated.
+import { memo } from "react";
 
 const COLORS = ["#3b82f6", "#f97316", "#10b981", "#a855f7"];
 
@@ -7,7 +8,11 @@ function fmt(ms) {
   return ms >= 1000 ? (ms / 1000).toFixed(ms >= 10000 ? 0 : 1) + " s" : Math.round(ms) + " ms";
 }
 
-export default function LatencyChart() {
+// Made once per page and kept on window: Chainlit evaluates this file again whenever the chat re-renders
+// (every question does), and a new component each time would remount every LatencyChart element of the
+// conversation, closing what the user opened and costing each answer more than the last (issue 25).
+// The element below hands it this element's props, the same object until they change, so memo skips it.
+const LatencyChart = window.__ragLatencyChart || (window.__ragLatencyChart = memo(function LatencyChart({ p: props }) {
   const points = props.points || [];
   const models = [];
   points.forEach((p) => p.runs.forEach((r) => { if (!models.includes(r.model)) models.push(r.model); }));
@@ -20,8 +25,18 @@ export default function LatencyChart() {
   const y = (v) => top + plotH - (v / max) * plotH;
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
   const share = props.auto_answers ? Math.round((100 * props.escalated) / props.auto_answers) : null;
+  const title = <div className="text-sm"><strong>Latency this session</strong>, redrawn after each answer (<code>/stats</code> for the numbers)</div>;
+  if (!models.length) {
+    return (
+      <div className="latency-chart flex flex-col gap-1 w-full">
+        {title}
+        <div className="text-xs text-muted-foreground">Nothing to plot yet: the answers so far came from the documents (extracts), with no model timings.</div>
+      </div>
+    );
+  }
   return (
     <div className="latency-chart flex flex-col gap-1 w-full">
+      {title}
       <div className="flex flex-wrap items-center gap-3 text-xs">
         {models.map((m) => (
           <span key={m} className="flex items-center gap-1">
@@ -64,4 +79,6 @@ export default function LatencyChart() {
       </svg>
     </div>
   );
-}
+}));
+
+export default <LatencyChart p={props} />;

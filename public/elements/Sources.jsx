@@ -3,10 +3,14 @@
 // and scroll to source n. Props: anchor, sources: [{number, location, chunk, page, span, score, cited,
 // text, before, after}] (Markdown made safe by the app: nothing in it loads by itself). Inline rather than
 // Chainlit's side panel, which since 2.11 opens by itself on every message (Chainlit issue #2979).
-import { useEffect, useState } from "react";
+import { memo, useEffect, useState } from "react";
 import { Markdown } from "@/components/markdown";
 
-export default function Sources() {
+// Made once per page and kept on window: Chainlit evaluates this file again whenever the chat re-renders
+// (every question does), and a new component each time would remount every Sources element of the
+// conversation, closing what the user opened and costing each answer more than the last (issue 25).
+// The element below hands it this element's props, the same object until they change, so memo skips it.
+const Sources = window.__ragSources || (window.__ragSources = memo(function Sources({ p: props }) {
   const sources = props.sources || [];
   const anchor = props.anchor || "source";
   // A passage is rendered only once its row is opened: a long conversation holds hundreds of sources, and
@@ -67,4 +71,6 @@ export default function Sources() {
       ))}
     </div>
   );
-}
+}));
+
+export default <Sources p={props} />;

@@ -374,6 +374,11 @@ def upsert_sql(table: str, params: dict[str, Any], updated: Sequence[str]) -> st
     return f'INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ("id") DO UPDATE SET {updates}'
 
 
+# The display flags Chainlit's get_thread does not read back (steps that open or close by themselves).
+STEP_DISPLAY = ('SELECT "id", "defaultOpen", "autoCollapse" FROM steps WHERE "threadId" = :thread '
+                'AND ("defaultOpen" OR "autoCollapse")')
+
+
 def thread_row(thread_id: str) -> Statement:
     """A conversation's row, if it has none yet (Chainlit fills it in later)."""
     return ('INSERT INTO threads ("id", "createdAt") VALUES (:id, :created) ON CONFLICT ("id") DO NOTHING',
@@ -402,10 +407,11 @@ def step_row(step: Mapping[str, Any], dialect: str) -> Statement:
 
 def element_row(element_id: str, thread_id: str | None, name: str, display: str, for_id: str, mime: str | None,
                 props: dict[str, Any]) -> Statement:
-    """A custom element, stored as its props (no file store needed); a rewrite updates the props."""
+    """A custom element, stored as its props (no file store needed); a rewrite updates the props and
+    where it is shown."""
     params = {"id": element_id, "threadId": thread_id, "type": "custom", "name": name, "display": display,
               "forId": for_id, "mime": mime, "props": json.dumps(props)}
-    return upsert_sql("elements", params, ["props"]), params
+    return upsert_sql("elements", params, ["props", "forId"]), params  # the latency chart moves to the latest answer
 
 
 def step_deletes(step_id: str) -> list[Statement]:

@@ -202,6 +202,7 @@ class FakeOpenAIServer:
                 self.wfile.flush()
                 model = body["model"]
                 base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+                received_wall = time.time()
                 if reply.delay_first:
                     time.sleep(reply.delay_first)
                 sent = 0
@@ -243,7 +244,8 @@ class FakeOpenAIServer:
                 for _ in range(reply.keepalive):  # "progress" that carries no text
                     time.sleep(reply.delay_between)
                     self._event({**base, "choices": []})
-                fake.log.append({"model": model, "last_token": time.monotonic(), "last_token_wall": time.time(), "chunks": sent})
+                fake.log.append({"model": model, "last_token": time.monotonic(), "last_token_wall": time.time(), "chunks": sent,
+                                 "received_wall": received_wall})
                 self._event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]})
                 if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
                     self._event({**base, "choices": [], "usage": _usage(body, reply)})

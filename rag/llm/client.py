@@ -110,6 +110,14 @@ class OpenAICompatibleModel:
         """Release the HTTP connection pool."""
         await self._client.close()
 
+    def warm(self) -> None:
+        """Import what the first request would (the SDK loads its chat resources and streaming types on
+        first use: ~60 ms, paid by the first question of the app's life otherwise). Sends nothing."""
+        from openai import AsyncStream  # noqa: F401 - imported for its side effect: loaded now
+        from openai.types.chat import ChatCompletionChunk  # noqa: F401
+
+        _ = self._client.chat.completions
+
     async def complete(self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float) -> Generation:
         """One chat completion without streaming (for benchmarks that compare both ways).
 

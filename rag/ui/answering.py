@@ -16,7 +16,8 @@ from rag.types import Answer, Comparison
 from rag.ui.greeting import search_down
 from rag.ui.reports import update_chart
 from rag.ui.state import conversation, keep, save_conversation, session_stats
-from rag.ui.views import AnswerView, CompareView
+from rag.ui.state import OPEN_LATENCY_STEP
+from rag.ui.views import AnswerView, CompareView, collapse
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ async def respond(services: Services, pipeline: Pipeline, text: str, focus: froz
                 session_stats().record_comparison(event)
             await view.on(event)
             if isinstance(event, (Answer, Comparison)):
-                await update_chart()
+                if view.group is not None:
+                    await update_chart(view.group.id)
                 save_conversation(services.options)
     except asyncio.CancelledError:
         await view.stopped()
@@ -56,3 +58,11 @@ async def respond(services: Services, pipeline: Pipeline, text: str, focus: froz
     except Exception as exc:  # noqa: BLE001 - the chat must keep serving; the log keeps the traceback
         log.exception("answering failed")
         await view.failed(f"Something went wrong while answering ({type(exc).__name__}: {exc}).")
+    finally:
+        # Only the latest answer keeps its stage steps open (see AnswerView); done after this answer, so
+        # closing the previous one costs the next question nothing.
+        if view.group is not None:
+            previous = cl.user_session.get(OPEN_LATENCY_STEP)
+            if isinstance(previous, cl.Step):
+                await collapse(previous)
+            cl.user_session.set(OPEN_LATENCY_STEP, view.group)

@@ -15,6 +15,7 @@ from chainlit.types import PageInfo, PaginatedResponse, Pagination, ThreadDict, 
 from chainlit.user import PersistedUser
 
 from rag.chat.history import (
+    STEP_DISPLAY,
     History,
     HistoryError,
     ThreadPage,
@@ -148,5 +149,17 @@ class HistoryLayer(SQLAlchemyDataLayer):
                 props = element.get("props")
                 if isinstance(props, str):
                     element["props"] = json_value(props)
+            await self._step_display(thread)
         return thread
+
+    async def _step_display(self, thread: ThreadDict) -> None:
+        """Which steps open by themselves and which close (Chainlit's own query leaves both out): the
+        latest answer's latency step comes back open, the earlier ones closed, as they were."""
+        rows = await self.execute_sql(STEP_DISPLAY, {"thread": thread["id"]})
+        shown = {str(r["id"]): r for r in rows} if isinstance(rows, list) else {}
+        for step in thread.get("steps") or []:
+            row = shown.get(str(step.get("id")))
+            if row is not None:
+                step["defaultOpen"] = bool(row["defaultOpen"])
+                step["autoCollapse"] = bool(row["autoCollapse"])
 

@@ -10,30 +10,31 @@ from rag.chat.feedback import thumbs_markdown
 from rag.chat.history import now
 from rag.errors import RagError
 from rag.runtime import Services
-from rag.ui.state import conversation, person, session_stats
+from rag.ui.state import LATENCY_CHART, conversation, person, session_stats
 from rag.ui.views import elements
 from rag.units import count
 
 
-async def update_chart() -> None:
-    """Show the session's latency chart below the latest answer, where the user is looking.
+async def update_chart(under: str | None = None) -> None:
+    """The session's latency chart, at the end of the latest answer's latency step (`under`), or in a
+    message of its own (the /chart command).
 
-    The previous chart message is removed, so there is one chart, always at the bottom. With no model
-    timings yet (every answer an extract), it says so instead of plotting an axis of zeros.
+    One chart per chat, moved rather than re-sent: an element re-sent under a new step is one update
+    for the page, where removing a message and sending a new one were three, each re-rendering the whole
+    conversation (issue 25). It sits in a step, not in a message after the answer, so the answer stays
+    the turn's last message and carries Copy and the rating (issue 26).
     """
-    previous = cl.user_session.get("chart_message_id")  # an id, so it survives a resume
-    if isinstance(previous, str) and previous:
-        await cl.Message(content="", id=previous).remove()
     props = session_stats().chart_props()
-    if not any(point["runs"] for point in props["points"]):
-        message = cl.Message(content="**Latency this session**: nothing to plot yet. Answers so far came from the "
-                             "documents (extracts), with no model timings; `/stats` has the numbers.", author="stats")
-    else:
+    if under is None:
         chart = cl.CustomElement(name="LatencyChart", props=props, display="inline")
-        message = cl.Message(content="**Latency this session**, redrawn after each answer (`/stats` for the numbers).",
-                             elements=elements(chart), author="stats")
-    await message.send()
-    cl.user_session.set("chart_message_id", message.id)
+        await cl.Message(content="", elements=elements(chart), author="stats").send()
+        return
+    chart = cl.user_session.get(LATENCY_CHART)
+    if not isinstance(chart, cl.CustomElement):
+        chart = cl.CustomElement(name="LatencyChart", props=props, display="inline")
+        cl.user_session.set(LATENCY_CHART, chart)
+    chart.props = props
+    await chart.send(for_id=under)
 
 
 async def show_stats(services: Services) -> None:

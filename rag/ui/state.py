@@ -22,6 +22,12 @@ from rag.ui.datalayer import HistoryLayer
 log = logging.getLogger(__name__)
 
 
+# The session keys of what the next answer changes in the earlier ones: the latest answer's latency step
+# (open until a newer answer is below it) and the chat's one latency chart (moved into the newest).
+OPEN_LATENCY_STEP = "open_latency_step"
+LATENCY_CHART = "latency_chart"
+
+
 def keep(conversation: Conversation) -> None:
     """Make `conversation` this chat's state."""
     cl.user_session.set("conversation", conversation)
@@ -69,7 +75,26 @@ async def restore(services: Services, thread: ThreadDict) -> Conversation:
     restored = chat.from_dict(stored) if isinstance(stored, dict) else chat.start(services.options)
     keep(restored)
     cl.user_session.set("stats", SessionStats.from_dict(metadata.get("rag_stats")))
+    reattach(thread)
     return restored
+
+
+def reattach(thread: ThreadDict) -> None:
+    """In a reopened conversation, the latest answer's open latency step and the chart in it: the next
+    answer closes the one and moves the other, as it would have without the reload."""
+    open_steps = [s for s in thread.get("steps") or [] if s.get("type") == "tool" and s.get("icon") == "timer"
+                  and str(s.get("name", "")).startswith("latency") and s.get("defaultOpen") and not s.get("autoCollapse")]
+    if open_steps:
+        last = open_steps[-1]
+        cl.user_session.set(OPEN_LATENCY_STEP, cl.Step(
+            id=last["id"], name=last["name"], type="tool", parent_id=last.get("parentId"), show_input=False,
+            icon="timer", default_open=True))
+    charts = [e for e in thread.get("elements") or [] if e.get("type") == "custom" and e.get("name") == "LatencyChart"]
+    if charts:
+        last_chart = charts[-1]
+        props = last_chart.get("props")
+        cl.user_session.set(LATENCY_CHART, cl.CustomElement(
+            id=last_chart["id"], name="LatencyChart", props=props if isinstance(props, dict) else {}, display="inline"))
 
 
 def person() -> Person:

@@ -40,6 +40,12 @@ class AnswerView:
     Something truthful is on screen at every moment: while a model has produced no answer text, the
     bubble shows what it is doing and for how long (ticking each second), under the draft being checked
     if there is one; its first answer token replaces both. Step titles follow the model live.
+
+    The stage steps sit in one "latency" step, open while it is the latest answer and titled with every
+    stage's time when the answer ends; `collapse()` closes it once a newer answer has its own, and the
+    session's latency chart moves into the newest. Chainlit's
+    page re-renders every mounted step on every update of the chat, so steps left open in earlier answers
+    made each answer slower than the one before (issue 25); a closed step's children are not mounted.
     """
 
     TICK_S = 1.0
@@ -58,24 +64,39 @@ class AnswerView:
         self.ticker: asyncio.Task[None] | None = None
         self.titled = 0.0  # when a step title was last updated while streaming
         self.bubble = asyncio.Lock()  # the ticker and the first answer token both rewrite the bubble
+        self.group: cl.Step | None = None  # the step the stage steps are nested in, sent with the first one
+        self.timings: list[str] = []  # each stage's time, for the group's title once the answer ends
 
     async def _flush(self, text: str) -> None:
         await self.message.stream_token(text)
 
     async def step(self, name: str, output: str = "", type: TrueStepType = "tool", icon: str | None = None) -> cl.Step:
-        """A step nested under the answer, sent now."""
-        step = cl.Step(name=name, type=type, parent_id=self.message.id, show_input=False, icon=icon)
+        """A stage step nested under the answer's latency step, sent now."""
+        if self.group is None:
+            self.group = cl.Step(name="latency · answering…", type="tool", parent_id=self.message.id,
+                                 show_input=False, icon="timer", default_open=True)
+            await self.group.send()
+        step = cl.Step(name=name, type=type, parent_id=self.group.id, show_input=False, icon=icon)
         step.output = output
         await step.send()
         return step
+
+    async def close_group(self, ending: str | None = None) -> None:
+        """Title the latency step with every stage's time (and how the answer ended, when not normally)."""
+        if self.group is not None:
+            self.group.name = " · ".join(["latency", *self.timings, *([ending] if ending else [])])
+            await self.group.update()
+
 
     async def on(self, event: object) -> None:
         """Show one pipeline event."""
         if isinstance(event, Retrieved):
             support = "your documents" if event.chosen else f"support {event.result.signals.support:.0%}"
+            self.timings.append(f"retrieve {format_ms(event.ms)}")
             await self.step(f"retrieve · {support} · {format_ms(event.ms)}",
                             retrieval_summary(event), type="retrieval", icon="search")
         elif isinstance(event, StageFinished):
+            self.timings.append(f"{event.name} {format_ms(event.ms)}")
             await self.step(f"{event.name} · {format_ms(event.ms)}", md.plain(event.detail), icon=STAGE_ICONS.get(event.name, "timer"))
         elif isinstance(event, ModelStarted):
             await self._start_model(event)
@@ -118,14 +139,18 @@ class AnswerView:
                 await self._retitle(event.role, now)
 
     async def _text(self, event: TokenDelta | ReasoningDelta) -> None:
-        await self._track(event)
+        # The answer text first, the step title after it: the text is what the user is waiting for.
         if isinstance(event, TokenDelta):
             if self.waiting == event.role:
                 async with self.bubble:
                     self._stop_waiting(event.role)
                     self.message.content = ""  # the first answer token replaces the draft and the status line
+            first = not self.streamed
             self.streamed += event.text
             self.batcher.add(self.guard.feed(event.text))
+            if first:  # on screen now, not one flush interval later
+                await self.batcher.drain()
+        await self._track(event)
 
     async def _retitle(self, role: str, now: float) -> None:
         step, state = self.model_steps.get(role), self.progress.get(role)
@@ -163,6 +188,7 @@ class AnswerView:
             self.ticker = None
 
     async def _model_failed(self, event: ModelFailed) -> None:
+        self.timings.append(f"{event.alias} failed")
         step = self.model_steps.get(event.role)
         if step is not None:
             step.name = f"{event.alias} · failed"
@@ -170,6 +196,7 @@ class AnswerView:
             await step.update()
 
     async def _model_finished(self, role: str, gen: Generation, cost: float) -> None:
+        self.timings.append(f"{gen.alias} first token {format_ms(gen.first_token_ms)}, done {format_ms(gen.last_token_ms)}")
         step = self.model_steps.get(role)
         if step is None:
             return
@@ -203,6 +230,7 @@ class AnswerView:
     async def _escalation(self, event: EscalationDecided) -> None:
         reasons = "; ".join(event.reasons)
         if event.escalate and event.applied:
+            self.timings.append(f"escalated to {event.target}")
             await self.batcher.close()
             draft_step = self.model_steps.get("draft")
             if draft_step is not None and self.streamed:  # the replaced draft stays, collapsed, in its step
@@ -248,6 +276,7 @@ class AnswerView:
             sources_element(result.sources, result.cited, anchor, self.services),
             *pdf_pages(result.sources, result.cited, self.services)) if result.sources else []
         await self.message.update()
+        await self.close_group()
 
     async def stopped(self) -> None:
         """The user pressed stop: keep what streamed, marked."""
@@ -255,6 +284,7 @@ class AnswerView:
         await self.batcher.close()
         self.message.content = (md.safe_answer(self.streamed) + "\n\n*(stopped)*").strip()
         await self.message.update()
+        await self.close_group("stopped")
 
     async def failed(self, text: str) -> None:
         """Answering failed: the bubble says why, in one line."""
@@ -262,6 +292,7 @@ class AnswerView:
         await self.batcher.close()
         self.message.content = f"⚠️ {md.plain(text)}"
         await self.message.update()
+        await self.close_group("failed")
 
 
 STAGE_ICONS = {"build prompt": "file-text", "extract": "quote", "off topic": "circle-slash"}
@@ -326,12 +357,22 @@ class CompareView(AnswerView):
         sources = [sources_element(result.sources, cited, f"source-{self.message.id}", self.services)] if result.sources else []
         self.message.elements = elements(self.element, *sources)
         await self.message.update()
+        await self.close_group()
 
     async def stopped(self) -> None:
         """The user pressed stop: the columns stay as they are, marked."""
         await self.batcher.close()
         self.message.content = (self.message.content or "") + "\n\n*(stopped)*"
         await self.message.update()
+        await self.close_group("stopped")
+
+
+async def collapse(step: cl.Step) -> None:
+    """Close an answer's latency step: a newer answer is below it (closed also when the conversation is
+    reopened)."""
+    step.default_open = False
+    step.auto_collapse = True  # Chainlit closes a step once it is done and its auto_collapse turns on
+    await step.update()
 
 
 def elements(*shown: cl.Element) -> list[Any]:
