@@ -10,6 +10,7 @@ from typing import Any
 
 import chainlit as cl
 from chainlit.step import TrueStepType
+from chainlit.utils import utc_now
 
 from rag import markdown as md
 from rag.chat import columns as compare_columns
@@ -43,12 +44,18 @@ class AnswerView:
 
     The stage steps sit in one "latency" step, open while it is the latest answer and titled with every
     stage's time when the answer ends; `collapse()` closes it once a newer answer has its own, and the
-    session's latency chart moves into the newest. Chainlit's
-    page re-renders every mounted step on every update of the chat, so steps left open in earlier answers
-    made each answer slower than the one before (issue 25); a closed step's children are not mounted.
+    session's latency chart moves into the newest. Chainlit's page re-renders every mounted step on every
+    update of the chat, so steps left open in earlier answers made each answer slower than the one before
+    (issue 25); a closed step's children are not mounted.
+
+    For the same reason the first updates wait for the first answer text, or `HOLD_S`, whichever comes
+    first: each update costs the page a render that grows with the conversation, and the five sent
+    before a fast model's first token (the message, the steps, the status line) delayed its text by
+    their renders. Held updates are sent right after the first text, with everything they showed.
     """
 
     TICK_S = 1.0
+    HOLD_S = 0.3
 
     def __init__(self, message: cl.Message, services: Services) -> None:
         self.message = message
@@ -66,20 +73,50 @@ class AnswerView:
         self.bubble = asyncio.Lock()  # the ticker and the first answer token both rewrite the bubble
         self.group: cl.Step | None = None  # the step the stage steps are nested in, sent with the first one
         self.timings: list[str] = []  # each stage's time, for the group's title once the answer ends
+        self.live = False  # False: steps and the bubble's status wait in `held` for `release()`
+        self.held: list[cl.Step] = []
+        self.sending = asyncio.Lock()  # a step is never sent before the step or message it is nested in
+        self.holding = asyncio.get_running_loop().call_later(self.HOLD_S, self._release_soon)
+        self.releasing: asyncio.Future[None] | None = None
+        if not message.created_at:  # stamped now: it may first reach the page by its first streamed text
+            message.created_at = utc_now()
 
     async def _flush(self, text: str) -> None:
         await self.message.stream_token(text)
 
     async def step(self, name: str, output: str = "", type: TrueStepType = "tool", icon: str | None = None) -> cl.Step:
-        """A stage step nested under the answer's latency step, sent now."""
+        """A stage step nested under the answer's latency step, sent now (or held, see the class)."""
         if self.group is None:
             self.group = cl.Step(name="latency · answering…", type="tool", parent_id=self.message.id,
                                  show_input=False, icon="timer", default_open=True)
-            await self.group.send()
+            await self._show(self.group)
         step = cl.Step(name=name, type=type, parent_id=self.group.id, show_input=False, icon=icon)
         step.output = output
-        await step.send()
+        await self._show(step)
         return step
+
+    async def _show(self, step: cl.Step) -> None:
+        async with self.sending:
+            if self.live:
+                await step.send()
+            else:
+                self.held.append(step)
+
+    def _release_soon(self) -> None:
+        self.releasing = asyncio.ensure_future(self.release())
+
+    async def release(self) -> None:
+        """Send what was held, as it is now (titles and status current)."""
+        async with self.sending:
+            if self.live:
+                return
+            self.live = True
+            self.holding.cancel()
+            if not self.message.streaming:
+                await self.message.send()  # the bubble with the status line, if a model is being waited for
+            for step in self.held:
+                await step.send()
+            self.held.clear()
 
     async def close_group(self, ending: str | None = None) -> None:
         """Title the latency step with every stage's time (and how the answer ended, when not normally)."""
@@ -90,6 +127,8 @@ class AnswerView:
 
     async def on(self, event: object) -> None:
         """Show one pipeline event."""
+        if not isinstance(event, (Retrieved, StageFinished, ModelStarted, TokenDelta, ReasoningDelta)):
+            await self.release()  # the answer is ending or changing course: show everything now
         if isinstance(event, Retrieved):
             support = "your documents" if event.chosen else f"support {event.result.signals.support:.0%}"
             self.timings.append(f"retrieve {format_ms(event.ms)}")
@@ -150,6 +189,7 @@ class AnswerView:
             self.batcher.add(self.guard.feed(event.text))
             if first:  # on screen now, not one flush interval later
                 await self.batcher.drain()
+        await self.release()
         await self._track(event)
 
     async def _retitle(self, role: str, now: float) -> None:
@@ -157,7 +197,8 @@ class AnswerView:
         if step is not None and state is not None:
             self.titled = now
             step.name = progress.live_title(state, now)
-            await step.update()
+            if self.live:
+                await step.update()
 
     async def _show_status(self) -> None:
         """The bubble while no answer text has arrived: the kept draft, then what the model is doing."""
@@ -167,7 +208,8 @@ class AnswerView:
                 return
             line = f"*⏳ {md.plain(progress.status_line(state, time.perf_counter()))}*"
             self.message.content = f"{self.kept}\n\n{line}" if self.kept else line
-            await self.message.update()
+            if self.live:
+                await self.message.update()
 
     async def _tick(self) -> None:
         while True:
@@ -280,6 +322,7 @@ class AnswerView:
 
     async def stopped(self) -> None:
         """The user pressed stop: keep what streamed, marked."""
+        await self.release()
         await self._stop_ticker()
         await self.batcher.close()
         self.message.content = (md.safe_answer(self.streamed) + "\n\n*(stopped)*").strip()
@@ -288,6 +331,7 @@ class AnswerView:
 
     async def failed(self, text: str) -> None:
         """Answering failed: the bubble says why, in one line."""
+        await self.release()
         await self._stop_ticker()
         await self.batcher.close()
         self.message.content = f"⚠️ {md.plain(text)}"
@@ -310,6 +354,7 @@ class CompareView(AnswerView):
         self.shown = False
 
     async def _refresh(self, _: str = "") -> None:
+        await self.release()  # the columns are this view's first text: nothing is held past them
         self.element.props = {**self.element.props, "columns": compare_columns.props(self.columns)}
         if not self.shown:
             self.shown = True
@@ -361,6 +406,7 @@ class CompareView(AnswerView):
 
     async def stopped(self) -> None:
         """The user pressed stop: the columns stay as they are, marked."""
+        await self.release()
         await self.batcher.close()
         self.message.content = (self.message.content or "") + "\n\n*(stopped)*"
         await self.message.update()
