@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 from rag.bench.ui import CHROMIUM, CHROMIUM_ARGS
 from rag.fakes.appserver import REPO, free_port, start_app, stop
@@ -97,6 +98,15 @@ def _wait_http(url: str, seconds: float = 90.0) -> None:
     raise RuntimeError(f"{url} did not answer within {seconds:g} s")
 
 
+def _choose_mode(page: Any, label: str) -> None:
+    page.click("#chat-settings-open-modal")
+    page.wait_for_selector("#mode", timeout=10_000)
+    page.click("#mode")
+    page.get_by_role("option", name=label).click()
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_selector("#mode", state="detached", timeout=10_000)
+
+
 def run_conversation_bench(answers: int = 30, tokens: int = 100, ttft_s: float = 0.2, per_token_s: float = 0.005,
                            mode: str = "small") -> list[AnswerTiming]:
     """`answers` questions in one conversation, in the app (in `mode`) and in bare Chainlit.
@@ -119,7 +129,9 @@ def run_conversation_bench(answers: int = 30, tokens: int = 100, ttft_s: float =
         shutil.copytree(REPO / "docs_corpus", corpus, ignore=shutil.ignore_patterns("uploads"))
         (root / "bare").mkdir()
         app_port, bare_port = free_port(), free_port()
-        app = start_app(corpus, fake.url, app_port, root / "app.log", RAG_MODE=mode, RAG_MIN_DRAFT_SUPPORT="0")
+        # Every answer the same path: a draft in auto mode, however well the corpus supports the question.
+        app = start_app(corpus, fake.url, app_port, root / "app.log", RAG_MODE="small" if mode == "compare" else mode,
+                        RAG_MIN_DRAFT_SUPPORT="0", RAG_SKIP_DRAFT_SUPPORT="0")
         bare = _start_bare(root / "bare", fake.url, bare_port, root / "bare.log",
                            model="gpt-oss-20b" if mode == "auto" else "phi-4-mini")
         try:
@@ -133,6 +145,8 @@ def run_conversation_bench(answers: int = 30, tokens: int = 100, ttft_s: float =
                     page.wait_for_selector("#chat-input", timeout=60_000)
                     if name != "bare Chainlit":  # the app greets once its services are up
                         page.wait_for_function("() => document.body.innerText.includes('Answering from')", timeout=60_000)
+                        if mode == "compare":  # side by side is a chat setting, chosen as a user does
+                            _choose_mode(page, "Side by side")
                     for number in range(1, answers + 1):
                         page.wait_for_selector("#chat-submit", timeout=60_000)
                         page.fill("#chat-input", f"Which port does Ollama use? (question {number})")

@@ -655,8 +655,8 @@ def bench_ingest(sizes: str, pdf_pages: int, markdown_bytes: int, engine: str | 
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 10))
 @click.option("--conversation", type=click.IntRange(1, 200),
               help="Instead: N answers in one conversation, the app beside bare Chainlit (first text and complete).")
-@click.option("--mode", type=click.Choice(["small", "auto", "large"]), default="small", show_default=True,
-              help="With --conversation: the app's mode.")
+@click.option("--mode", type=click.Choice(["small", "auto", "large", "compare"]), default="small", show_default=True,
+              help="With --conversation: the app's mode (compare: side by side, chosen in the chat settings).")
 @click.option("--chart", type=click.Path(dir_okay=False, path_type=Path), help="With --conversation: write an SVG chart.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array.")
 def bench_ui(sizes: str, rate: float, repeats: int, conversation: int | None, mode: str, chart: Path | None,

@@ -127,7 +127,7 @@ class AnswerView:
 
     async def on(self, event: object) -> None:
         """Show one pipeline event."""
-        if not isinstance(event, (Retrieved, StageFinished, ModelStarted, TokenDelta, ReasoningDelta)):
+        if not isinstance(event, HOLDABLE):
             await self.release()  # the answer is ending or changing course: show everything now
         if isinstance(event, Retrieved):
             support = "your documents" if event.chosen else f"support {event.result.signals.support:.0%}"
@@ -340,6 +340,7 @@ class AnswerView:
 
 
 STAGE_ICONS = {"build prompt": "file-text", "extract": "quote", "off topic": "circle-slash"}
+HOLDABLE = (Retrieved, StageFinished, ModelStarted, TokenDelta, ReasoningDelta)  # the events before the first text
 
 
 class CompareView(AnswerView):
@@ -354,21 +355,35 @@ class CompareView(AnswerView):
         self.shown = False
 
     async def _refresh(self, _: str = "") -> None:
-        await self.release()  # the columns are this view's first text: nothing is held past them
         self.element.props = {**self.element.props, "columns": compare_columns.props(self.columns)}
+        if not self.live:
+            return  # the columns go out with the message when it is released
         if not self.shown:
             self.shown = True
-            self.message.content = "**Side by side**: phi-4-mini and gpt-oss-20b on the same question and sources."
-            self.message.elements = elements(self.element)
+            self._columns_in_bubble()
             await self.message.update()
         else:
             await self.element.update()
+
+    def _columns_in_bubble(self) -> None:
+        self.message.content = "**Side by side**: phi-4-mini and gpt-oss-20b on the same question and sources."
+        self.message.elements = elements(self.element)
+
+    async def release(self) -> None:
+        """The message goes out with the columns in it: one update fewer before the first text."""
+        if not self.live and not self.shown:
+            self.shown = True
+            self.element.props = {**self.element.props, "columns": compare_columns.props(self.columns)}
+            self._columns_in_bubble()
+        await super().release()
 
     async def _begin_waiting(self, role: str) -> None:
         """Each column shows its own status; the bubble holds the columns, not a status line."""
 
     async def on(self, event: object) -> None:
         """Model events go to their column; the rest as in a single answer."""
+        if not isinstance(event, HOLDABLE):
+            await self.release()
         if isinstance(event, Retrieved):
             self.element.props["sources"] = len(event.result.passages)
         if isinstance(event, (ModelStarted, TokenDelta, ReasoningDelta, ModelFinished, ModelFailed)):
@@ -377,8 +392,11 @@ class CompareView(AnswerView):
             await self._start_model(event)
             await self._refresh()
         elif isinstance(event, (TokenDelta, ReasoningDelta)):
+            if not self.live:
+                await self.release()  # the first text: the columns are on screen with it
+            else:
+                self.batcher.add(event.text)
             await self._track(event)
-            self.batcher.add(event.text)
         elif isinstance(event, ModelFinished):
             await self._model_finished(event.role, event.generation, event.cost_usd)
             await self._refresh()
