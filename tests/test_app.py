@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from rag.config import Settings
-from rag.runtime import Services, build_services
+from rag.runtime import Services, build_services, preload
 from tests.conftest import REPO, SHARED_DATA
 from rag.fakes.openai_server import FakeOpenAIServer, Reply
 
@@ -374,7 +374,8 @@ async def test_one_chart_moves_into_the_latest_answers_latency_step(app_module: 
     assert len(groups) == 2 and [e["forId"] for e in sent] == [g["id"] for g in groups]  # in each answer's latency step
     assert context.delete_step.call_args_list == []
     # The answer is the turn's last message (it carries Copy and the rating); the chart is not a message.
-    messages = [c.args[0] for c in context.send_step.call_args_list if c.args[0]["type"] == "assistant_message"]
+    messages = [c.args[0] for c in context.send_step.call_args_list + context.stream_start.call_args_list
+                if c.args[0]["type"] == "assistant_message"]
     assert messages[-1]["id"] == groups[-1]["parentId"]
     # Only the latest answer's latency step stays open; the first closed once the second was answered.
     closed = [c.args[0] for c in context.update_step.call_args_list if c.args[0]["id"] == groups[0]["id"]]
@@ -606,3 +607,63 @@ async def test_a_marathi_reader_uploads_the_marathi_page_and_gets_the_right_sect
     assert "Answer in the language of the question" in server.requests[-1]["messages"][0]["content"]
     content = _final_content(context)
     assert content.startswith("venv सक्रिय करा आणि डिप्स पुन्हा स्थापित करा") and "phi-4-mini · auto mode" in content
+
+
+def _after(emitter: Mock, start: int) -> list[Any]:
+    """The emitter's calls from index `start` on, as (name, first argument)."""
+    return [(c[0], c[1][0] if c[1] else None) for c in emitter.mock_calls[start:]]
+
+
+async def test_a_fast_models_first_text_goes_out_before_the_steps(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    """Issue 25: every update before the first text cost the page a render growing with the conversation;
+    a model whose first token comes within the hold gets its text on screen first, then the steps."""
+    import chainlit as cl
+
+    server.replies["phi-4-mini"] = Reply(content=["Ollama ", "uses ", "port ", "11434 [1]."], delay_first=0.05)
+    services = _use(app_module, base_url=server.url)
+    await preload(services)  # as start-up does: the first token comes well within the hold
+    await app_module.start()
+    start = len(context.mock_calls)
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    calls = _after(context, start)
+    first_text = [name for name, _ in calls].index("stream_start")
+    assert [name for name, _ in calls[:first_text] if name in ("send_step", "update_step", "send_element")] == []
+    sent = [arg["name"] for name, arg in calls[first_text:] if name == "send_step"]
+    assert [n.split(" · ")[0] for n in sent[:4]] == ["latency", "retrieve", "build prompt", "phi-4-mini"]
+    assert any(n.startswith("escalate → gpt-oss-20b: draft too short") for n in sent)  # and everything after, as before
+
+
+async def test_a_slow_model_shows_its_steps_and_status_while_it_is_waited_for(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    import chainlit as cl
+
+    server.replies["phi-4-mini"] = Reply(content=["Ollama ", "uses ", "port ", "11434 [1]."], delay_first=1.3)
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    start = len(context.mock_calls)
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    calls = _after(context, start)
+    first_text = [name for name, _ in calls].index("stream_start")
+    before = calls[:first_text]
+    assert [arg["name"].split(" · ")[0] for name, arg in before if name == "send_step" and arg["type"] != "assistant_message"][:4] == \
+        ["latency", "retrieve", "build prompt", "phi-4-mini"]
+    statuses = [arg["output"] for name, arg in before if name in ("send_step", "update_step") and arg["type"] == "assistant_message"]
+    assert any("phi-4-mini is reading the question and sources" in s for s in statuses)  # the bubble is never blank
+    assert any(name == "update_step" and arg["name"].startswith("phi-4-mini · waiting for first token · 1 s")
+               for name, arg in before)  # the live title ticks
+
+
+async def test_start_up_loads_what_the_first_question_would(server: FakeOpenAIServer) -> None:
+    """Issue 25: the first question of the app's life took ~150 ms more than the next (tokenizer,
+    search path, model clients); `preload` loads them at start-up."""
+    from rag.llm.tokens import get_tokenizer
+
+    services = build_services(Settings(_env_file=None, corpus_dir=REPO / "docs_corpus", base_url=server.url))
+    services.retriever.warm_up()
+    get_tokenizer.cache_clear()
+    try:
+        await preload(services)
+        assert get_tokenizer.cache_info().currsize == 1
+        assert sorted(m.alias for m in services.directory._models.values()) == ["gpt-oss-20b", "phi-4-mini"]
+        assert server.requests == []  # nothing was asked of a model
+    finally:
+        await services.aclose()

@@ -30,8 +30,7 @@ async def respond(services: Services, pipeline: Pipeline, text: str, focus: froz
     """
     current = conversation(services.options)
     options = current.options(services.options)
-    reply = cl.Message(content="")
-    await reply.send()
+    reply = cl.Message(content="")  # sent by the view, with its first text or once held updates are due
     view: AnswerView = CompareView(reply, services) if current.side_by_side else AnswerView(reply, services)
     run = pipeline.compare if current.side_by_side else pipeline.run
     try:

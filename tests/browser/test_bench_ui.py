@@ -21,3 +21,19 @@ def test_bench_ui_measures_both_views(monkeypatch: pytest.MonkeyPatch, corpus_di
     rows = json.loads(result.output)
     assert [(r["view"], r["tokens"]) for r in rows] == [("single", 40), ("side by side", 40)]
     assert all(0 < r["lag_ms"] < 10_000 for r in rows)
+
+
+@pytest.mark.parametrize("mode", ["small", "compare"])
+def test_bench_ui_conversation_measures_the_app_beside_bare_chainlit(mode: str, tmp_path: Path) -> None:
+    """Issue 25's benchmark: a short conversation in each app, every answer timed, a chart written."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    chart = tmp_path / "conversation.svg"
+    result = CliRunner().invoke(cli, ["bench", "ui", "--conversation", "2", "--mode", mode, "--chart", str(chart), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [(a["app"], a["number"]) for a in report["answers"]] == [
+        ("bare Chainlit", 1), ("bare Chainlit", 2), (f"this app ({mode})", 1), (f"this app ({mode})", 2)]
+    assert all(0 < a["first_ms"] <= a["complete_ms"] < 60_000 for a in report["answers"])
+    assert {s["app"] for s in report["summary"]} == {"bare Chainlit", f"this app ({mode})"}
+    assert chart.read_text().startswith("<svg") and "polyline" in chart.read_text()

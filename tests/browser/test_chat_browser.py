@@ -202,3 +202,36 @@ def test_an_everyday_question_is_refused_plainly_without_a_model(page, stack: St
     assert stack.fake.log()["requests"] == before  # no model was asked
     stack.fake.script()
     assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")  # the next question is answered
+
+
+def test_the_answer_carries_copy_and_rating_and_the_earlier_answers_stay_as_they_were(page, stack: Stack) -> None:
+    """Issues 25 and 26: an opened source stays open while the conversation goes on (every question used to
+    remount each answer's sources, closing them); the latest answer's latency step is open with the chart
+    in it, earlier ones closed; Copy and the rating sit under the answer, not under the chart."""
+    words = ["Ollama ", "uses ", "port ", "11434 ", "by ", "default, ", "as ", "its ", "guide ", "says ", "[1]."]
+    stack.fake.script(**{"phi-4-mini": {"content": words}, "gpt-oss-20b": {"content": words}})
+    ask(page, "Which port does Ollama use?")
+    first = page.locator(MESSAGES).filter(has_text="Ollama uses port 11434 by default")
+    first.locator("details.source-item summary").first.click()
+    first.locator("details.source-item[open] .source-passage").first.wait_for(timeout=10_000)
+    words = ["BM25 ", "scores ", "a ", "passage ", "by ", "its ", "terms, ", "weighted ", "by ", "rarity ", "[1]."]
+    stack.fake.script(**{"phi-4-mini": {"content": words}, "gpt-oss-20b": {"content": words}})
+    ask(page, "What is BM25?")
+    page.wait_for_function("() => !document.querySelector('#stop-button')", timeout=30_000)
+    assert first.locator("details.source-item[open] .source-passage").count() == 1  # still open, still rendered
+    # One chart, in the latest answer's latency step, which is open; the first answer's is closed.
+    page.wait_for_selector(".latency-chart", timeout=10_000)
+    assert page.locator(".latency-chart").count() == 1
+    latency = page.locator("button", has_text=re.compile(r"latency · retrieve \d+ ms"))
+    assert latency.count() == 2
+    assert latency.nth(0).get_attribute("aria-expanded") == "false"
+    assert latency.nth(1).get_attribute("aria-expanded") == "true"
+    # The open step's stages only: a closed step's are not mounted (once its closing animation ends).
+    page.wait_for_function("() => [...document.querySelectorAll('button')].filter(b => /^\\s*retrieve · support/"
+                           ".test(b.innerText)).length === 1", timeout=10_000)
+    # Copy and the rating are the answer's: the last assistant message of the turn is the answer.
+    last = page.locator(MESSAGES).last
+    assert "BM25 scores a passage by its terms" in last.inner_text()
+    assert last.locator("button:has(svg.lucide-copy)").count() == 1
+    assert last.locator("button:has(svg.lucide-thumbs-up)").count() == 1
+    ask(page, "And which port again?")  # the next question is answered

@@ -31,6 +31,12 @@ def _open_from_sidebar(page, title: str) -> None:
     page.wait_for_selector("#chat-input", timeout=30_000)
 
 
+def _latency_steps(page) -> list[str]:
+    """aria-expanded of each answer's latency step, in order."""
+    return page.evaluate("() => [...document.querySelectorAll('button[aria-expanded]')].filter(b => "
+                         "/latency · retrieve/.test(b.innerText)).map(b => b.getAttribute('aria-expanded'))")
+
+
 def test_reload_reopen_from_the_sidebar_and_follow_up_with_memory(page, stack: Stack) -> None:
     first = ask(page, "Which port does LM Studio listen on?")
     assert "total" in first
@@ -41,9 +47,16 @@ def test_reload_reopen_from_the_sidebar_and_follow_up_with_memory(page, stack: S
     page.wait_for_function("() => document.body.innerText.includes('Sources (')", timeout=30_000)
     body = page.inner_text("body")
     assert "Which port does LM Studio listen on?" in body and "Latency this session" in body  # sources and chart too
+    assert _latency_steps(page) == ["true"]  # the latest answer's latency step comes back open, with the chart
     ask(page, "and is that configurable?")
     prompt = _prompt_text(stack)
     assert "Which port does LM Studio listen on?" in prompt  # the earlier turn is in the follow-up's prompt
+    # As without the reload: the earlier answer's step closed, one chart, moved into the newest answer.
+    page.wait_for_function("() => !document.querySelector('#stop-button')", timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('button[aria-expanded]')].filter(b => "
+                           "/latency · retrieve/.test(b.innerText)).map(b => b.getAttribute('aria-expanded')).join() === 'false,true'",
+                           timeout=10_000)
+    assert page.locator(".latency-chart").count() == 1
     shot(page, "history-resumed")
 
 
