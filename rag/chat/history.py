@@ -317,11 +317,27 @@ class History:
         return json_value(rows[0]["data"]) if rows else {}
 
     async def feedback(self, user: str) -> list[tuple[int, dict[str, Any]]]:
-        """(thumb value, answer metadata) for every rated answer in `user`'s conversations."""
+        """(thumb value, answer metadata) for every rated answer in `user`'s conversations.
+
+        Chainlit stores a rating against the turn's run step (`on_message`), whose metadata is empty; the
+        answer is that run's last assistant message carrying the app's metadata (issue 26: /stats counted
+        the ratings but could not group them)."""
         rows = await self._rows(
-            'SELECT f."value" AS value, s."metadata" AS metadata FROM feedbacks f JOIN steps s ON s."id" = f."forId" '
-            'JOIN threads t ON t."id" = s."threadId" WHERE t."userIdentifier" = :u', u=user)
-        return [(int(r["value"]), json_value(r["metadata"])) for r in rows]
+            'SELECT f."value" AS value, s."id" AS id, s."type" AS type, s."metadata" AS metadata FROM feedbacks f '
+            'JOIN steps s ON s."id" = f."forId" JOIN threads t ON t."id" = s."threadId" WHERE t."userIdentifier" = :u',
+            u=user)
+        runs = [str(r["id"]) for r in rows if r["type"] == "run"]
+        answers: dict[str, dict[str, Any]] = {}
+        if runs:
+            names = {f"r{i}": run for i, run in enumerate(runs)}
+            children = await self._rows(
+                'SELECT "parentId" AS parent, "metadata" AS metadata FROM steps WHERE "type" = \'assistant_message\' '
+                f'AND "parentId" IN ({", ".join(":" + n for n in names)}) ORDER BY "createdAt"', **names)
+            for child in children:  # in order: the last answer of a run wins
+                metadata = json_value(child["metadata"])
+                if isinstance(metadata.get("rag"), dict):
+                    answers[str(child["parent"])] = metadata
+        return [(int(r["value"]), answers.get(str(r["id"]), json_value(r["metadata"]))) for r in rows]
 
     # the chat's data layer --------------------------------------------------------------------------
     async def put_chat_user(self, identifier: str, metadata: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@ of Chainlit's that is wrong for this app; the docstrings say which)."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -38,3 +39,34 @@ def same_origin_websocket() -> None:
     # Room for the longest message the chat takes (a longer one gets an answer saying so, not a dropped
     # connection: Socket.IO closes it, silently, on a frame over its buffer).
     sio.eio.max_http_buffer_size = max(sio.eio.max_http_buffer_size, SOCKET_BUFFER_BYTES)
+
+
+# Links to other hosts in Chainlit's page: Google's font stylesheet (and connections opened to it ahead of
+# time), KaTeX's stylesheet on a CDN (this app renders no LaTeX), and social-preview tags naming
+# Chainlit's site and banner. Matched as whole tags, across lines.
+_REMOTE_TAG = re.compile(r"<(?:link|meta)\b[^>]*?(?:href|content)=\"https?://[^\"]*\"[^>]*>", re.IGNORECASE | re.DOTALL)
+
+
+def without_remote_assets(html: str) -> str:
+    """Chainlit's page without anything it would fetch from (or connect to) another host."""
+    return _REMOTE_TAG.sub("", html)
+
+
+def local_page_only() -> None:
+    """The page loads nothing from the internet, as the README promises (issue 26).
+
+    Chainlit's index.html asks fonts.googleapis.com for the Inter font and cdn.jsdelivr.net for KaTeX's
+    stylesheet on every load; offline that is a request that hangs or fails, and online it tells two
+    third parties that someone opened the app. The page falls back to the system's sans-serif font.
+    """
+    import chainlit.server
+
+    original = chainlit.server.get_html_template
+    if getattr(original, "local_only", False):
+        return
+
+    def template(root_path: str) -> str:
+        return without_remote_assets(original(root_path))
+
+    template.local_only = True  # type: ignore[attr-defined]
+    chainlit.server.get_html_template = template

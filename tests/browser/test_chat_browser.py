@@ -234,4 +234,15 @@ def test_the_answer_carries_copy_and_rating_and_the_earlier_answers_stay_as_they
     assert "BM25 scores a passage by its terms" in last.inner_text()
     assert last.locator("button:has(svg.lucide-copy)").count() == 1
     assert last.locator("button:has(svg.lucide-thumbs-up)").count() == 1
+    # A rating reaches /stats grouped by the answer's mode and model (it was stored against the turn's
+    # run step, whose metadata is empty: /stats counted it and could not say for what).
+    last.locator("button:has(svg.lucide-thumbs-up)").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Submit feedback").click()
+    page.wait_for_selector("text=Feedback updated", timeout=10_000)
+    send(page, "/stats")
+    page.wait_for_function("() => document.body.innerText.includes('rated answer')", timeout=20_000)
+    report = page.locator(MESSAGES).last.inner_text()
+    assert re.search(r"Feedback on 1 rated answer", report)
+    assert re.search(r"auto\s+1\s+100%", report) and re.search(r"phi-4-mini\s+1\s+100%", report), report
     ask(page, "And which port again?")  # the next question is answered

@@ -114,6 +114,18 @@ async def test_conversations_are_private_and_deleted_whole(app_module: ModuleTyp
         await layer.upsert_feedback(Feedback(forId="s-alice", value=1, threadId="t-alice"))
         assert await history.feedback("alice") == [(1, {"rag": {"mode": "auto", "model": "phi-4-mini"}})]
         assert await history.feedback("bob") == []
+        # As the chat stores it (issue 26): the rating is on the turn's run step; the answer inside it says
+        # which mode and model answered (the run's last answer: here the one after a /stats reply).
+        await layer.create_step({**_step("r-alice", "t-alice", ""), "type": "run", "name": "on_message", "metadata": {}})
+        await layer.create_step(_step("a-alice", "t-alice", "first", parentId="r-alice",
+                                      metadata={"rag": {"mode": "small", "model": "phi-4-mini"}}))
+        await layer.create_step(_step("b-alice", "t-alice", "second", parentId="r-alice", createdAt="2026-11-30T10:00:05Z",
+                                      metadata={"rag": {"mode": "compare", "model": "phi-4-mini vs gpt-oss-20b"}}))
+        await layer.upsert_feedback(Feedback(forId="r-alice", value=0, threadId="t-alice"))
+        await layer.writer.flush()
+        assert sorted(await history.feedback("alice"), key=lambda r: r[0]) == [
+            (0, {"rag": {"mode": "compare", "model": "phi-4-mini vs gpt-oss-20b"}}),
+            (1, {"rag": {"mode": "auto", "model": "phi-4-mini"}})]
 
         await layer.update_thread("t-alice", name="Renamed")
         assert (await layer.get_thread("t-alice"))["name"] == "Renamed"

@@ -1,0 +1,68 @@
+"""First contact, round 2 (issue 26): what a demanding new user met in the browser. Each test failed on
+the code before the issue; each flow ends with the next question answered."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.browser.conftest import Stack, shot
+from tests.browser.test_chat_browser import MESSAGES, ask, choose_mode, send
+
+pytestmark = pytest.mark.browser
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def test_nothing_is_requested_from_outside_this_machine(browser, stack: Stack) -> None:
+    """The README promises nothing in the cloud: every page load asked fonts.googleapis.com for a font and
+    cdn.jsdelivr.net for KaTeX's stylesheet. Any request leaving loopback fails this test."""
+    stack.fake.script()
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    outside: list[str] = []
+
+    def watch(route) -> None:
+        host = urlparse(route.request.url).hostname or ""
+        if route.request.url.startswith(("http://", "https://", "ws://", "wss://")) and host not in LOOPBACK:
+            outside.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", watch)
+    page = context.new_page()
+    page.goto(stack.app_url)
+    page.wait_for_function("() => document.body.innerText.includes('Answering from')", timeout=30_000)
+    html = page.content()
+    assert "fonts.googleapis.com" not in html and "cdn.jsdelivr.net" not in html  # not even a preconnect
+    ask(page, "Which port does Ollama use?")
+    choose_mode(page, "phi-4-mini only")
+    page.reload()
+    page.wait_for_selector("#chat-input", timeout=30_000)
+    ask(page, "Which port does LM Studio use?")
+    assert outside == []
+    context.close()
+
+
+def test_the_product_has_its_own_name_logo_and_avatar(page, stack: Stack) -> None:
+    """Chainlit's logo and wordmark were on the first screen and the sign-in page, and its icon was the
+    assistant's avatar ("Missing custom logo" in the log)."""
+    for theme in ("light", "dark"):
+        with urllib.request.urlopen(f"{stack.app_url}/logo?theme={theme}", timeout=10) as response:
+            body = response.read().decode()
+        assert response.headers["content-type"].startswith("image/svg") and "Grounded Chat" in body
+    logo = page.locator("img[src*='/logo']").first
+    logo.wait_for(timeout=10_000)
+    assert page.evaluate("img => img.naturalWidth > 0", logo.element_handle())  # it loaded
+    with urllib.request.urlopen(f"{stack.app_url}/avatars/grounded_chat", timeout=10) as response:
+        assert "Grounded Chat" in response.read().decode()
+    with urllib.request.urlopen(f"{stack.app_url}/favicon", timeout=10) as response:
+        assert "Grounded Chat" in response.read().decode()
+    ask(page, "Which port does Ollama use?")
+    avatar = page.locator(MESSAGES).last.locator("img").first
+    assert "/avatars/" in (avatar.get_attribute("src") or "")
+    assert page.title() == "Grounded Chat"
+    shot(page, "branding")
