@@ -339,7 +339,7 @@ async def test_side_by_side_fills_both_columns_and_records_stats(app_module: Mod
     assert final[0]["text"].startswith("Ollama listens") and final[1]["text"] == "Port 11434 [1]."
     assert final[1]["reasoning"] == "Think." and "Think." not in final[1]["text"]
     assert all(c["status"] == "done" and c["ttft_ms"] > 0 and c["tokens"] > 0 and c["cost"] > 0 for c in final)
-    assert "compare mode" in _final_content(context)
+    assert "side by side · both models" in _final_content(context)
     chart = _elements(context, "LatencyChart")
     assert chart and chart[-1]["props"]["points"][0]["mode"] == "compare"
 

@@ -24,6 +24,7 @@ function ColumnView({ column }) {
     streaming: "streaming…",
     done: "done",
     error: "failed",
+    stopped: "stopped",
   }[column.status] || column.status;
   return (
     <div className="compare-column rounded-lg border border-border" data-model={column.alias}

@@ -60,7 +60,7 @@ def take(out: Path) -> list[Path]:
                 fake.replies.update(script())
                 shots.append(_shoot(page, url, out / "answer-escalated.png", "escalated ·"))
                 fake.replies.update(compare_script())
-                shots.append(_shoot(page, url, out / "side-by-side.png", "compare mode", mode="Side by side"))
+                shots.append(_shoot(page, url, out / "side-by-side.png", "side by side · both models", mode="Side by side"))
                 browser.close()
         finally:
             stop(app)

@@ -12,40 +12,57 @@ from typing import Any, Literal
 from rag.chat.progress import rate
 from rag.types import Column, Comparison, ModelFailed, ModelFinished, ModelStarted, PipelineEvent, ReasoningDelta, Role, TokenDelta
 
-Status = Literal["waiting", "streaming", "done", "error"]
+Status = Literal["waiting", "streaming", "done", "error", "stopped"]
 
 
 @dataclass(frozen=True)
 class ColumnState:
-    """One model's column: its `Column` so far (what it said, then its measurements) and where it stands."""
+    """One model's column: its `Column` so far (what it said, then its measurements) and where it stands.
+
+    While it streams, `first_token_ms` and `pieces` are what the chat measured itself (the model's own
+    figures replace them when it finishes), so the column shows what its step already shows."""
 
     column: Column
     status: Status = "waiting"
+    started: float | None = None  # the chat's clock, seconds
+    first_token_ms: float | None = None
+    pieces: int = 0
 
 
 Columns = dict[Role, ColumnState]
 
 
-def advance(columns: Columns, event: PipelineEvent) -> Columns:
-    """The columns after one event of a comparison (events of other kinds change nothing)."""
+def advance(columns: Columns, event: PipelineEvent, now: float | None = None) -> Columns:
+    """The columns after one event of a comparison at `now` (the chat's clock, seconds; events of other
+    kinds change nothing)."""
     if isinstance(event, ModelStarted):
-        return {**columns, event.role: ColumnState(Column(event.alias, event.model_id))}
+        return {**columns, event.role: ColumnState(Column(event.alias, event.model_id), started=now)}
     if not isinstance(event, (TokenDelta, ReasoningDelta, ModelFinished, ModelFailed)):
         return columns
     state = columns.get(event.role)
     if state is None:
         return columns
     c = state.column
-    if isinstance(event, TokenDelta):
-        state = ColumnState(replace(c, text=c.text + event.text), "streaming")
-    elif isinstance(event, ReasoningDelta):
-        state = ColumnState(replace(c, reasoning=c.reasoning + event.text), "streaming")
+    if isinstance(event, (TokenDelta, ReasoningDelta)):
+        first = state.first_token_ms
+        if first is None and now is not None and state.started is not None:
+            first = (now - state.started) * 1000
+        grown = replace(c, text=c.text + event.text) if isinstance(event, TokenDelta) else \
+            replace(c, reasoning=c.reasoning + event.text)
+        state = replace(state, column=grown, status="streaming", first_token_ms=first, pieces=state.pieces + 1)
     elif isinstance(event, ModelFinished):  # the faster model's numbers show while the other still streams
         g = event.generation
-        state = ColumnState(replace(c, text=g.text, reasoning=g.reasoning, generation=g, cost_usd=event.cost_usd), "done")
+        state = replace(state, column=replace(c, text=g.text, reasoning=g.reasoning, generation=g, cost_usd=event.cost_usd),
+                        status="done")
     else:
-        state = ColumnState(replace(c, error=event.message), "error")
+        state = replace(state, column=replace(c, error=event.message), status="error")
     return {**columns, event.role: state}
+
+
+def stopped(columns: Columns) -> Columns:
+    """The columns after the user pressed stop: what had not finished says so, with what it had streamed."""
+    return {role: state if state.status in ("done", "error") else replace(state, status="stopped")
+            for role, state in columns.items()}
 
 
 def finished(comparison: Comparison) -> Columns:
@@ -65,5 +82,7 @@ def props(columns: Columns) -> list[dict[str, Any]]:
             g = c.generation
             item.update(ttft_ms=g.first_token_ms, total_ms=g.last_token_ms, tokens=g.completion_tokens,
                         tok_s=rate(g), cost=c.cost_usd, estimated=g.usage_estimated)
+        elif columns[role].first_token_ms is not None:  # still streaming (or stopped): the chat's own count
+            item.update(ttft_ms=columns[role].first_token_ms, tokens=columns[role].pieces, estimated=True)
         shown.append(item)
     return shown

@@ -24,6 +24,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from rag.chat.paste import PASTE_MIN_CHARS
 from rag.config import Settings
 from rag.errors import RagError
 from rag.private import private_dir, private_file, tighten
@@ -357,12 +358,16 @@ class History:
         in the conversations' text; `feedback` keeps those with an answer rated so; `cursor` is the id
         of the last conversation of the previous page.
         """
-        where: list[str] = ['t."userId" = :user']
+        # A chat that only ran commands has no title: it is not a conversation to come back to (issue 26).
+        where: list[str] = ['t."userId" = :user', 't."name" IS NOT NULL', 't."name" <> \'\'']
         params: dict[str, object] = {"user": user_id}
         if search:
+            # Pasted text stays in the chat: searched are the answers and the questions, not what was pasted.
             where.append('EXISTS (SELECT 1 FROM steps s WHERE s."threadId" = t."id" AND LOWER(s."output") LIKE :search '
-                         "ESCAPE '\\')")
+                         "ESCAPE '\\' AND NOT (s.\"type\" = 'user_message' AND (s.\"command\" = 'paste' "
+                         'OR LENGTH(s."output") >= :pasted)))')
             params["search"] = contains_pattern(search.lower())
+            params["pasted"] = PASTE_MIN_CHARS
         if feedback is not None:
             where.append('EXISTS (SELECT 1 FROM feedbacks f JOIN steps s ON s."id" = f."forId" '
                          'WHERE s."threadId" = t."id" AND f."value" = :feedback)')
@@ -393,6 +398,12 @@ def upsert_sql(table: str, params: dict[str, Any], updated: Sequence[str]) -> st
 # The display flags Chainlit's get_thread does not read back (steps that open or close by themselves).
 STEP_DISPLAY = ('SELECT "id", "defaultOpen", "autoCollapse" FROM steps WHERE "threadId" = :thread '
                 'AND ("defaultOpen" OR "autoCollapse")')
+
+
+def title_row(thread_id: str, title: str) -> Statement:
+    """A conversation's title from its first question, unless it has one (renamed, or named before)."""
+    return ('UPDATE threads SET "name" = :name WHERE "id" = :id AND ("name" IS NULL OR "name" = \'\')',
+            {"id": thread_id, "name": title})
 
 
 def thread_row(thread_id: str) -> Statement:

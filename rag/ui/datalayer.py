@@ -14,6 +14,7 @@ from chainlit.step import StepDict
 from chainlit.types import PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
 from chainlit.user import PersistedUser
 
+from rag.chat.titles import conversation_title
 from rag.chat.history import (
     STEP_DISPLAY,
     History,
@@ -27,6 +28,7 @@ from rag.chat.history import (
     step_deletes,
     step_row,
     thread_row,
+    title_row,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class HistoryLayer(SQLAlchemyDataLayer):
         # Steps and elements are written behind the chat (merged while an answer streams), never awaited by it.
         self.writer = WriteBehind(url, log.warning)
         self.threads: set[str] = set()  # conversations known to have their row: no lookup per step
+        self.titled: set[str] = set()  # conversations this process named from their first question
 
     async def create_user(self, user: cl.User) -> PersistedUser | None:
         """As Chainlit's, as one upsert: simultaneous first sign-ins of one user do not collide."""
@@ -72,10 +75,25 @@ class HistoryLayer(SQLAlchemyDataLayer):
 
     @queue_until_user_message()
     async def create_step(self, step_dict: StepDict) -> None:
-        """What Chainlit's writes, written behind."""
-        self._thread_row(step_dict.get("threadId"))
+        """What Chainlit's writes, written behind; the first question names its conversation."""
+        thread_id = step_dict.get("threadId")
+        self._thread_row(thread_id)
         sql, params = step_row(step_dict, self.engine.dialect.name)
         self.writer.submit(sql, params, key=("step", str(params["id"])))
+        if thread_id and step_dict.get("type") == "user_message" and thread_id not in self.titled:
+            title = conversation_title(str(step_dict.get("output") or ""), step_dict.get("command"))
+            if title is not None:
+                self.titled.add(thread_id)
+                self.writer.submit(*title_row(thread_id, title))
+
+    async def update_thread(self, thread_id: str, name: str | None = None, user_id: str | None = None,
+                            metadata: dict[str, Any] | None = None, tags: list[str] | None = None) -> None:
+        """Chainlit's write, except the name it gives a new conversation (its first message, whatever it
+        is: a command, a whole pasted text): the first question names it instead (`create_step`). A
+        rename by the user (a name without a user) is kept as given."""
+        if name is not None and user_id is not None:
+            name = None
+        await super().update_thread(thread_id, name=name, user_id=user_id, metadata=metadata, tags=tags)
 
     @queue_until_user_message()
     async def update_step(self, step_dict: StepDict) -> None:

@@ -70,3 +70,36 @@ def local_page_only() -> None:
 
     template.local_only = True  # type: ignore[attr-defined]
     chainlit.server.get_html_template = template
+
+
+def others_conversations_are_not_found() -> None:
+    """A link to another user's conversation says "Thread not found" and opens a new chat, as a link to
+    one that does not exist does (issue 26).
+
+    Chainlit refuses the whole websocket connection when the conversation in the link is someone else's:
+    the page said "Could not reach the server", sending stayed disabled and the settings hidden until
+    New chat. The connection is now accepted without resuming it (the conversation is still never
+    shown), and the same answer is given for someone else's and for a made-up id, so a link reveals
+    nothing about whether it exists.
+    """
+    import uuid
+
+    from chainlit.server import sio
+    from socketio.exceptions import ConnectionRefusedError as Refused  # type: ignore[import-untyped]
+
+    handlers = sio.handlers.setdefault("/", {})
+    original = handlers.get("connect")
+    if original is None or getattr(original, "strangers_not_found", False):
+        return
+
+    async def connect(sid: str, environ: dict[str, object], auth: dict[str, object] | None = None) -> object:
+        try:
+            return await original(sid, environ, auth)
+        except (Refused, ConnectionRefusedError):  # Chainlit raises the built-in one
+            if not auth or not auth.get("threadId"):
+                raise  # not signed in, or a session that is not this user's: refused as before
+            # An id no conversation has: resuming finds nothing, says so, and the chat starts afresh.
+            return await original(sid, environ, {**auth, "threadId": str(uuid.uuid4())})
+
+    connect.strangers_not_found = True  # type: ignore[attr-defined]
+    handlers["connect"] = connect

@@ -387,7 +387,7 @@ class CompareView(AnswerView):
         if isinstance(event, Retrieved):
             self.element.props["sources"] = len(event.result.passages)
         if isinstance(event, (ModelStarted, TokenDelta, ReasoningDelta, ModelFinished, ModelFailed)):
-            self.columns = compare_columns.advance(self.columns, event)
+            self.columns = compare_columns.advance(self.columns, event, time.perf_counter())
         if isinstance(event, ModelStarted):
             await self._start_model(event)
             await self._refresh()
@@ -413,7 +413,7 @@ class CompareView(AnswerView):
         self.element.props = {"columns": compare_columns.props(self.columns), "sources": len(result.sources)}
         lines = ["**Side by side**: " + " vs ".join(f"{c.alias}" for c in result.columns) + ", same question and sources."]
         total_cost = sum(c.cost_usd for c in result.columns)
-        lines.append(f"\n*compare mode · both models · ${total_cost:.6f} (hypothetical) · {format_ms(result.timings_ms.get('total', 0.0))} total*")
+        lines.append(f"\n*side by side · both models · ${total_cost:.6f} (hypothetical) · {format_ms(result.timings_ms.get('total', 0.0))} total*")
         self.message.content = "\n".join(lines)
         self.message.metadata = answer_metadata("compare", " vs ".join(c.alias for c in result.columns))
         cited = tuple(sorted({n for c in result.columns for n in c.cited}))
@@ -426,6 +426,8 @@ class CompareView(AnswerView):
         """The user pressed stop: the columns stay as they are, marked."""
         await self.release()
         await self.batcher.close()
+        self.columns = compare_columns.stopped(self.columns)
+        self.element.props = {**self.element.props, "columns": compare_columns.props(self.columns)}
         self.message.content = (self.message.content or "") + "\n\n*(stopped)*"
         await self.message.update()
         await self.close_group("stopped")

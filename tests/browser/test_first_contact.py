@@ -62,7 +62,7 @@ def test_side_by_side_stacks_on_a_phone(browser, stack: Stack) -> None:
         choose_mode(page, "Side by side")
         send(page, "Which port does Ollama use?")
         page.wait_for_function("() => document.querySelectorAll('.compare-column').length === 2 && "
-                               "document.body.innerText.includes('compare mode')", timeout=30_000)
+                               "document.body.innerText.includes('side by side · both models')", timeout=30_000)
         first, second = (page.locator(".compare-column").nth(i).bounding_box() for i in range(2))
         assert first is not None and second is not None
         assert second["y"] >= first["y"] + first["height"] - 1  # stacked, not squeezed side by side

@@ -66,3 +66,24 @@ def test_the_product_has_its_own_name_logo_and_avatar(page, stack: Stack) -> Non
     assert "/avatars/" in (avatar.get_attribute("src") or "")
     assert page.title() == "Grounded Chat"
     shot(page, "branding")
+
+
+def test_stopping_side_by_side_marks_both_columns_stopped(page, stack: Stack) -> None:
+    """Both columns stayed "streaming…" with "–" for every figure after stop; while streaming they showed
+    "–" for first token when the steps already showed it."""
+    slow = {"content": [f"slow{i} " for i in range(200)], "delay_between": 0.1}
+    stack.fake.script(**{"phi-4-mini": slow, "gpt-oss-20b": slow})
+    choose_mode(page, "Side by side")
+    send(page, "Which port does Ollama use?")
+    page.wait_for_function("() => [...document.querySelectorAll('.compare-answer')].every(e => e.innerText.includes('slow3'))"
+                           " && document.querySelectorAll('.compare-answer').length === 2", timeout=20_000)
+    firsts = page.evaluate("() => [...document.querySelectorAll('.compare-column')].map(c => c.innerText)")
+    assert all(re.search(r"first token\s+\d+ ms", c, re.IGNORECASE) for c in firsts), firsts  # live, as in the steps
+    page.click("#stop-button")
+    page.wait_for_function("() => document.body.innerText.includes('(stopped)')", timeout=10_000)
+    page.wait_for_function("() => [...document.querySelectorAll('.compare-column')].every(c => /\\bstopped\\b/.test(c.innerText))",
+                           timeout=10_000)
+    assert "streaming…" not in page.locator(".compare-column").first.inner_text()
+    shot(page, "side-by-side-stopped")
+    stack.fake.script()
+    assert "Side by side" in ask(page, "Which port does LM Studio use?")  # the next question is answered

@@ -115,7 +115,13 @@ def test_two_users_each_see_only_their_own_conversations(browser, stack: Stack, 
     bob.goto(password_app + str(alice_thread))
     bob.wait_for_load_state("networkidle", timeout=15_000)  # the conversation was asked for and refused
     assert "Alice asks which port Ollama uses" not in bob.inner_text("body")
+    # Issue 26: the same answer as for a made-up id, and no dead end: not "Could not reach the server"
+    # with sending disabled and the settings hidden until New chat.
+    bob.wait_for_selector("text=Thread not found", timeout=15_000)
+    assert "Could not reach the server" not in bob.inner_text("body")
+    bob.wait_for_selector("#chat-settings-open-modal", timeout=15_000)
     shot(bob, "history-other-user")
+    assert "Alice asks" not in ask(bob, "Bob asks again about LM Studio")
     alice_context.close()
     bob_context.close()
 

@@ -40,3 +40,20 @@ def test_a_rate_from_too_few_tokens_is_left_out() -> None:
     short = Generation("phi-4-mini", "p", "u", "Yes.", "", 100, 3, False, 150.0, 152.0, 1000.0)
     state = columns.advance({"left": columns.ColumnState(Column("phi-4-mini", "p"))}, ModelFinished("left", short, 0.0))
     assert columns.props(state)[0]["tok_s"] is None  # the column shows a dash
+
+
+def test_a_streaming_column_shows_its_first_token_time_and_stop_marks_what_had_not_finished() -> None:
+    """Issue 26: while streaming the columns showed "–" for first token when the steps already showed it,
+    and after stop both said "streaming…" for good."""
+    state: columns.Columns = {}
+    state = columns.advance(state, ModelStarted("left", "phi-4-mini", "p", "u"), now=10.0)
+    state = columns.advance(state, ModelStarted("right", "gpt-oss-20b", "g", "u"), now=10.0)
+    state = columns.advance(state, TokenDelta("left", "phi-4-mini", "Port "), now=10.25)
+    state = columns.advance(state, TokenDelta("left", "phi-4-mini", "11434"), now=10.5)
+    left, right = columns.props(state)
+    assert (left["ttft_ms"], left["tokens"], left["estimated"], left["status"]) == (250.0, 2, True, "streaming")
+    assert "ttft_ms" not in right and right["status"] == "waiting"
+    state = columns.advance(state, ModelFinished("right", _gen("gpt-oss-20b"), 0.001), now=11.0)
+    left, right = columns.props(columns.stopped(state))
+    assert (left["status"], left["text"], left["ttft_ms"]) == ("stopped", "Port 11434", 250.0)
+    assert right["status"] == "done" and right["ttft_ms"] == 150.0  # a finished column keeps its own figures

@@ -74,7 +74,8 @@ def _step(step_id: str, thread: str, output: str, **extra: Any) -> dict[str, Any
 async def _thread(layer: Any, user: Any, thread: str, step_id: str, props: dict[str, Any]) -> None:
     import chainlit as cl
 
-    await layer.update_thread(thread, name=f"{thread} title", user_id=user.id)
+    await layer.update_thread(thread, user_id=user.id)  # as Chainlit's first interaction (its name is not kept)
+    await layer.update_thread(thread, name=f"{thread} title")  # as a rename
     await layer.create_step(_step(step_id, thread, f"answer in {thread}"))
     element = cl.CustomElement(name="Sources", props=props, display="inline")
     element.for_id, element.thread_id = step_id, thread
@@ -291,9 +292,43 @@ async def test_conversation_search_takes_wildcards_literally(app_module: ModuleT
         for thread, output in (("t-500", "the fee is 500 euros"), ("t-pct", "a rise of 50% this year"),
                                ("t-under", "the variable a_b holds it"), ("t-slash", "C:\\temp holds it"),
                                ("t-zzz", "nothing special")):
-            await layer.update_thread(thread, name=thread, user_id=alice.id)
+            await layer.update_thread(thread, user_id=alice.id)
+            await layer.update_thread(thread, name=thread)
             await layer.create_step(_step(f"s-{thread}", thread, output))
         found = await layer.list_threads(Pagination(first=20), ThreadFilter(userId=alice.id, search=search or None))
         assert sorted(t["id"] for t in found.data) == expected
+    finally:
+        await layer.close()
+
+
+async def test_conversations_are_named_by_their_first_question(app_module: ModuleType, context: Mock, history: History, url: str) -> None:  # noqa: F811
+    """Issue 26: a /paste became the whole title (and was found by the sidebar's search), a chat that only
+    ran /docs became an "Untitled Conversation" entry."""
+    import chainlit as cl
+    from chainlit.types import Pagination, ThreadFilter
+
+    def user_message(step_id: str, thread: str, output: str, command: str | None = None) -> dict[str, Any]:
+        return {**_step(step_id, thread, output), "type": "user_message", "name": "alice", "command": command, "metadata": {}}
+
+    layer = _layer(url)
+    try:
+        alice = await layer.create_user(cl.User(identifier="alice"))
+        pasted = "The warranty covers parts for two years and labour for one. " * 14
+        for thread, first in (("t-docs", ("", "docs")), ("t-ask", ("Which port does Ollama use?", None)),
+                              ("t-paste", (f"{pasted}\n\nHow long are parts covered?", "paste")),
+                              ("t-typed", ("/stats", None))):
+            await layer.update_thread(thread, name=first[0] or "", user_id=alice.id)  # Chainlit's first interaction
+            await layer.create_step(user_message(f"u-{thread}", thread, *first))
+        await layer.create_step(user_message("u-docs-2", "t-docs", "What is BM25?"))  # a question after /docs
+        listed = await layer.list_threads(Pagination(first=20), ThreadFilter(userId=alice.id))
+        names = {t["id"]: t["name"] for t in listed.data}
+        assert names == {"t-docs": "What is BM25?", "t-ask": "Which port does Ollama use?",
+                         "t-paste": "Pasted text: How long are parts covered?"}  # /stats alone is not listed
+        found = await layer.list_threads(Pagination(first=20), ThreadFilter(userId=alice.id, search="labour for one"))
+        assert found.data == []  # the pasted text stays in the chat
+        await layer.update_thread("t-ask", name="Ports")  # a rename is kept, and a later question does not undo it
+        await layer.create_step(user_message("u-ask-2", "t-ask", "And LM Studio?"))
+        listed = await layer.list_threads(Pagination(first=20), ThreadFilter(userId=alice.id))
+        assert {t["id"]: t["name"] for t in listed.data}["t-ask"] == "Ports"
     finally:
         await layer.close()
