@@ -151,3 +151,33 @@ class StreamGuard:
         """Whatever is still held back."""
         held, self._held = self._held, ""
         return held
+
+
+_BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|>|\||```|~~~)")
+_FENCE = re.compile(r"^\s*(?:```|~~~)")
+
+
+def unwrap(text: str) -> str:
+    """Hard-wrapped paragraphs as one line each, for a renderer that keeps line breaks.
+
+    Documents wrapped at 80-110 columns rendered raggedly in an opened source (issue 26). A line is
+    joined to the one before when both are prose: not blank, not in a code fence, not a heading, list
+    item, quote, table row or fence, and the one before does not end in a Markdown hard break. List
+    items keep their continuation lines.
+    """
+    out: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+            out.append(line)
+            continue
+        previous = out[-1] if out else ""
+        joinable = (not fenced and out and line.strip() and previous.strip() and not _BLOCK_START.match(line)
+                    and not previous.lstrip().startswith(("#", "|", ">", "```", "~~~")) and not previous.endswith("  ")
+                    and not _FENCE.match(previous) and not line.startswith("    "))
+        if joinable:
+            out[-1] = previous.rstrip() + " " + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)

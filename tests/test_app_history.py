@@ -70,7 +70,7 @@ async def test_export_gives_markdown_and_json_of_the_conversation(app_module, co
     assert set(files) == {"Which-port-does-Ollama-use.md", "Which-port-does-Ollama-use.json"}
     markdown = files["Which-port-does-Ollama-use.md"].decode()
     assert "## 1. Which port does Ollama use?" in markdown and "Ollama listens on port 11434" in markdown
-    assert "1. servers/ollama.md › Running the models with Ollama (`servers/ollama.md`, chunk 0)" in markdown
+    assert "- \\[1\\] servers/ollama.md › Running the models with Ollama (`servers/ollama.md`, chunk 0)" in markdown
     assert "- model: phi-4-mini" in markdown and "- mode: auto" in markdown and "phi-4-mini first token" in markdown
     data = json.loads(files["Which-port-does-Ollama-use.json"])
     assert data["conversation"]["exchanges"][0]["cited"][0]["source"] == "servers/ollama.md"

@@ -55,7 +55,9 @@ const Sources = window.__ragSources || (window.__ragSources = memo(function Sour
           </div>
           {s.before ? (
             <div className="source-context text-sm text-muted-foreground" style={{ opacity: 0.7, marginTop: 4 }}>
-              <Markdown renderMarkdown={true} allowHtml={false} latex={false}>{"…" + s.before}</Markdown>
+              {/* The ellipsis on a line of its own: glued to the text, "…# Troubleshooting" was no heading. */}
+              <div aria-hidden="true">…</div>
+              <Markdown renderMarkdown={true} allowHtml={false} latex={false}>{s.before}</Markdown>
             </div>
           ) : null}
           <div className="source-passage text-sm" style={{ borderLeft: "3px solid #3b82f6", paddingLeft: 8, marginTop: 4 }}>
@@ -63,7 +65,8 @@ const Sources = window.__ragSources || (window.__ragSources = memo(function Sour
           </div>
           {s.after ? (
             <div className="source-context text-sm text-muted-foreground" style={{ opacity: 0.7, marginTop: 4 }}>
-              <Markdown renderMarkdown={true} allowHtml={false} latex={false}>{s.after + "…"}</Markdown>
+              <Markdown renderMarkdown={true} allowHtml={false} latex={false}>{s.after}</Markdown>
+              <div aria-hidden="true">…</div>
             </div>
           ) : null}
           </>) : null}

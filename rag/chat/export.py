@@ -24,7 +24,9 @@ def _exchange(number: int, e: Exchange) -> list[str]:
     if e.cited:
         lines.append("**Sources**")
         lines.append("")
-        lines += [f"{c.number}. {c.location} (`{c.source}`, chunk {c.chunk})" for c in e.cited]
+        # "[3]" as the answer says it, not "3.": every Markdown viewer renumbers an ordered list 1, 2, ...,
+        # and [3] in the answer then pointed at the wrong source (issue 26).
+        lines += [f"- \\[{c.number}\\] {c.location} (`{c.source}`, chunk {c.chunk})" for c in e.cited]
         lines.append("")
     facts = [f"model: {e.model}", f"mode: {e.mode}"]
     if e.escalated:
@@ -66,7 +68,10 @@ def to_json(conversation: Conversation, title: str = "Conversation", meta: dict[
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
-def file_stem(title: str) -> str:
-    """A safe file name from a conversation's title."""
+def file_stem(title: str, limit: int = 48) -> str:
+    """A safe file name from a conversation's title, cut at a word."""
     stem = re.sub(r"[^\w.-]+", "-", title.strip(), flags=re.UNICODE).strip("-.")
-    return (stem or "conversation")[:60]
+    if len(stem) > limit:
+        head = stem[:limit + 1]
+        stem = head.rsplit("-", 1)[0] if "-" in head[1:] else stem[:limit]
+    return stem.strip("-.") or "conversation"

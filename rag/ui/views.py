@@ -486,7 +486,8 @@ def sources_element(sources: tuple[SourceRef, ...], cited: tuple[int, ...], anch
         items.append({
             "number": ref.number, "location": chunk.location, "chunk": chunk.index, "page": chunk.page,
             "span": [chunk.start, chunk.end], "score": round(ref.passage.score, 2), "cited": ref.number in cited,
-            "text": md.safe_answer(chunk.text), "before": md.safe_answer(before), "after": md.safe_answer(after),
+            "text": md.safe_answer(md.unwrap(chunk.text)), "before": md.safe_answer(md.unwrap(before)),
+            "after": md.safe_answer(md.unwrap(after)),
         })
     return cl.CustomElement(name="Sources", display="inline", props={"anchor": anchor, "sources": items})
 
@@ -495,10 +496,11 @@ def pdf_pages(sources: tuple[SourceRef, ...], cited: tuple[int, ...], services: 
     """Chainlit's PDF viewer, open at the page, for each cited PDF source (one per document and page)."""
     root = services.settings.corpus_dir
     viewers: dict[tuple[str, int], cl.Pdf] = {}
-    for ref in sources:
+    for ref in sorted(sources, key=lambda r: r.number):  # in the order the answer numbers them
         chunk = ref.passage.chunk
         if ref.number in cited and chunk.page and chunk.source.lower().endswith(".pdf") and (root / chunk.source).is_file():
+            # The page first: Chainlit cuts a long label at its end, which was where the page number was.
             viewers.setdefault((chunk.source, chunk.page), cl.Pdf(
-                name=f"[{ref.number}] {PurePosixPath(chunk.source).name}, page {chunk.page}",
+                name=f"[{ref.number}] page {chunk.page} · {PurePosixPath(chunk.source).name}",
                 path=str(root / chunk.source), page=chunk.page, display="inline"))
     return list(viewers.values())

@@ -87,3 +87,33 @@ def test_stopping_side_by_side_marks_both_columns_stopped(page, stack: Stack) ->
     shot(page, "side-by-side-stopped")
     stack.fake.script()
     assert "Side by side" in ask(page, "Which port does LM Studio use?")  # the next question is answered
+
+
+def test_an_opened_source_reads_as_its_document(page, stack: Stack) -> None:
+    """Headings inside an opened passage rendered at page-heading size, hard-wrapped lines broke raggedly,
+    and the context before a passage showed a literal "…# Troubleshooting"."""
+    (stack.corpus / "wrapped-guide.md").write_text(
+        "# Wrapped guide\n\n## Burrow basics\n\nAn aardvark burrow is dug at night and it is\nhard wrapped at a short"
+        " width so that a renderer\nthat keeps line breaks breaks it raggedly.\n\n## Aardvark port\n\nThe aardvark"
+        " service listens on port 4242 and\nthe port is set in the aardvark file, which is\nread once at start.\n")
+    stack.fake.script(**{m: {"content": ["The aardvark service listens on port 4242 [1]."]} for m in ("phi-4-mini", "gpt-oss-20b")})
+    page.wait_for_timeout(1500)  # the folder watcher picks the new file up (interval 1 s in tests)
+    ask(page, "Which port does the aardvark service listen on?")
+    answer = page.locator(MESSAGES).filter(has_text="listens on port 4242").last
+    answer.get_by_role("link", name="[1]").first.click()
+    source = page.locator(".source-item[open]").first
+    source.wait_for(timeout=10_000)
+    assert "wrapped-guide.md" in source.inner_text()
+    passage = source.locator(".source-passage")
+    heading = passage.locator("h1, h2, h3").first
+    heading.wait_for(timeout=10_000)
+    sizes = page.evaluate("([h, p]) => [parseFloat(getComputedStyle(h).fontSize), parseFloat(getComputedStyle(p).fontSize)]",
+                          [heading.element_handle(), passage.element_handle()])
+    assert sizes[0] <= sizes[1] * 1.05, sizes  # a heading of the passage, not a page title
+    paragraph = passage.locator("[role=article]", has_text="listens on port 4242").first  # Chainlit's paragraph
+    assert "\n" not in paragraph.inner_text().strip()  # one paragraph, not three ragged lines
+    context = source.locator(".source-context").first
+    context.wait_for(timeout=10_000)
+    assert "#" not in context.inner_text()  # "## Burrow basics" is a heading, not "…## Burrow basics"
+    shot(page, "source-opened")
+    assert "4242" in ask(page, "And where is that port set?")
