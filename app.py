@@ -29,7 +29,14 @@ from rag.runtime import Services, build_services, keep_calibrated, preload
 from rag.ui import documents, greeting, pasting, reports, state
 from rag.ui.answering import respond
 from rag.ui.datalayer import HistoryLayer
-from rag.ui.server import local_page_only, others_conversations_are_not_found, own_files_folder, same_origin_websocket
+from rag.ui.server import (
+    local_page_only,
+    others_conversations_are_not_found,
+    own_files_folder,
+    quiet_stop,
+    readable_sign_in_errors,
+    same_origin_websocket,
+)
 
 log = logging.getLogger("app")
 
@@ -63,6 +70,8 @@ async def startup() -> None:
     own_files_folder()
     local_page_only()
     others_conversations_are_not_found()
+    quiet_stop()
+    readable_sign_in_errors()
     svc = build_services(settings, own_port=int(os.environ.get("CHAINLIT_PORT", "8000")))
     svc.history = history
     try:

@@ -32,11 +32,54 @@
       if (!el.title) el.title = text;
     }
   }
+  function each(root, selector, fn) {
+    if (root.matches(selector)) fn(root);
+    root.querySelectorAll(selector).forEach(fn);
+  }
+  function titleOf(item) {
+    return item ? item.textContent.replace(/\s+/g, " ").trim() : "";
+  }
+  // Issue 26: what a screen reader or a keyboard met. Names only, and the one missing tab stop.
+  function accessible(root) {
+    each(root, "[role=slider]:not([aria-label])", (thumb) => {  // the settings' sliders, named by their label
+      const owner = thumb.closest("[id]");
+      const label = owner && document.querySelector('label[for="' + CSS.escape(owner.id) + '"]');
+      if (label) thumb.setAttribute("aria-label", label.firstChild ? label.firstChild.textContent.trim() : label.textContent.trim());
+    });
+    each(root, "#user-nav-button:not([aria-label])", (el) => el.setAttribute("aria-label", "Account menu"));
+    each(root, 'a[href^="/thread/"] > button', (el) => el.setAttribute("tabindex", "-1"));  // one stop: the link
+    each(root, '[id="thread-options"]:not([tabindex])', (el) => {  // a div: no keyboard could open the menu
+      const link = el.closest('a[href^="/thread/"]');
+      el.setAttribute("tabindex", "0");
+      el.setAttribute("role", "button");
+      el.setAttribute("aria-haspopup", "menu");
+      el.setAttribute("aria-label", "Options for " + titleOf(link && link.querySelector("span")));
+    });
+    each(root, 'a[href*="#source-"]:not([aria-label])', (el) => {  // a citation: "[1]" read as "source 1"
+      const n = el.textContent.replace(/[^0-9]/g, "");
+      if (n) el.setAttribute("aria-label", "source " + n);
+    });
+    each(root, "[role=alertdialog], [role=dialog]", (dialog) => {  // say which conversation is deleted
+      const heading = dialog.querySelector("h2");
+      if (heading && heading.textContent === "Delete this conversation?" && lastConversation) {
+        heading.textContent = "Delete “" + lastConversation + "”?";
+      }
+    });
+  }
+  let lastConversation = "";
+  function remember(event) {
+    const options = event.target.closest && event.target.closest('[id="thread-options"]');
+    const link = options && options.closest('a[href^="/thread/"]');
+    if (link) lastConversation = titleOf(link.querySelector("span"));
+  }
+  document.addEventListener("pointerdown", remember, true);
+  document.addEventListener("keydown", remember, true);
   function labelWithin(root) {
     for (const [selector, text] of BY_SELECTOR) {
       if (root.matches(selector)) name(root, text);
       root.querySelectorAll(selector).forEach((el) => name(el, text));
     }
+    accessible(root);
   }
   // Only what was added is looked at: scanning the whole page on every change cost each streamed update
   // more as the conversation grew (150 ms of script per answer by the 30th; issue 25).

@@ -21,3 +21,13 @@ def format_size(n_bytes: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+def percents(value: float, threshold: float) -> tuple[str, str]:
+    """A value and the threshold it is compared with, as percentages that differ when the values do:
+    "2.6%" and "3%" rather than "3%, below the threshold 3%"."""
+    for digits in (0, 1, 2):
+        shown = f"{value:.{digits}%}", f"{threshold:.{digits}%}"
+        if shown[0] != shown[1] or value == threshold:
+            return shown
+    return f"{value:.2%}", f"{threshold:.2%}"

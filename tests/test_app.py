@@ -575,7 +575,9 @@ async def test_an_off_topic_question_is_refused_or_answered_labelled(app_module:
     await app_module.answer(cl.Message(content="How do I bake sourdough bread?"))
     assert any(n.startswith("off topic · ") for n in _sent_step_names(context))
     content = _final_content(context)
-    assert content.startswith("Your documents do not cover this question") and "OFF\\_TOPIC=general" in content
+    assert content.startswith("Your documents do not cover this question") and "RAG" not in content
+    step = next(c.args[0] for c in context.send_step.call_args_list if c.args[0]["name"].startswith("off topic · "))
+    assert "OFF\\_TOPIC=general" in step["output"]  # the setting is for an administrator: in the step
     assert server.requests == []  # no model was asked
 
     server.replies["gpt-oss-20b"] = Reply(content=["Mix flour, water ", "and starter; bake hot."])

@@ -239,8 +239,11 @@ class Pipeline:
         from general knowledge, labelled as not from the documents."""
         general = opts.policy.off_topic == "general"
         why, kind = step.why, step.kind
+        # The user reads a plain answer; the figures and what an administrator could change are in the step.
+        admin = "" if general else (" An administrator can set RAG_OFF_TOPIC=general to let a model answer such "
+                                    "questions from general knowledge, labelled as not from the documents.")
         yield StageFinished("off topic", timings["off_topic"],
-                            why + (": answering from general knowledge" if general else ": not answered"))
+                            why + (": answering from general knowledge" if general else ": not answered." + admin))
         answer = partial(Answer, mode=opts.mode, escalated=False, reasons=(), sources=(), cited=(), grounded=False)
         refused = partial(answer, model="off-topic", model_id="", backend="embedded", prompt_tokens=0,
                           completion_tokens=0, usage_estimated=False, cost_usd=0.0)
@@ -251,9 +254,6 @@ class Pipeline:
                 text=f"Your documents do not cover this question, so I have not answered it.{suffix}\n\n"
                      "Ask about something they contain, or add a document that covers it.",
                 timings_ms=MappingProxyType(dict(timings)),
-                note=f"Estimated support {signals.support:.0%}, below the off-topic threshold "
-                     f"{opts.policy.off_topic_support:.0%}." + ("" if general else " RAG_OFF_TOPIC=general lets a model "
-                     "answer such questions from general knowledge, labelled as not from your documents."),
             )
             return
         t = self._clock()

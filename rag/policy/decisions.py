@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from rag.units import percents
 from rag.types import Kind, Mode, Role, SupportSignals
 
 
@@ -101,8 +102,8 @@ def off_topic(signals: SupportSignals, policy: Policy, focused: bool) -> str | N
         return None
     if signals.top_score <= 0:
         return "no passage of the documents matches the question"
-    return (f"the documents do not cover this question ({signals.topical:.0%} estimated chance it is about them, "
-            f"threshold {policy.off_topic_support:.0%})")
+    chance, threshold = percents(signals.topical, policy.off_topic_support)
+    return f"the documents do not cover this question ({chance} estimated chance it is about them, threshold {threshold})"
 
 
 def decide(signals: DraftSignals, policy: Policy) -> Decision:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
+from collections.abc import MutableMapping
+from typing import Any
 
 from rag.chat.paste import SOCKET_BUFFER_BYTES
 
@@ -103,3 +105,68 @@ def others_conversations_are_not_found() -> None:
 
     connect.strangers_not_found = True  # type: ignore[attr-defined]
     handlers["connect"] = connect
+
+
+def quiet_stop() -> None:
+    """Stop without Chainlit's "Task manually stopped." message (issue 26).
+
+    The stopped answer already says "(stopped)" where it stands; Chainlit's extra message came after it
+    and, being the turn's last message, took the answer's Copy and rating buttons.
+    """
+    from chainlit.config import config
+    from chainlit.context import init_ws_context
+    from chainlit.server import sio
+    from chainlit.session import WebsocketSession
+
+    async def stop(sid: str) -> None:
+        if session := WebsocketSession.get(sid):
+            init_ws_context(session)
+            if session.current_task:
+                session.current_task.cancel()
+            if config.code.on_stop:
+                await config.code.on_stop()
+
+    sio.handlers.setdefault("/", {})["stop"] = stop
+
+
+# Chainlit answers a wrong password with the bare code "credentialssignin", which its page shows as
+# "Unauthorized: credentialssignin" (the form itself shows the translated message).
+_SIGN_IN_CODE = b'"credentialssignin"'
+_SIGN_IN_WORDS = b'"wrong name or password"'
+
+
+def readable_sign_in_errors() -> None:
+    """The sign-in endpoint's refusal in words (issue 26), rewritten on its way out of the app (around
+    the whole app: Chainlit raises it as an HTTP error, turned into a response outside the route)."""
+    from chainlit.server import app
+
+    inner = app.middleware_stack or app.build_middleware_stack()
+    if getattr(inner, "readable", False):
+        return
+
+    async def readable(scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or scope.get("method") != "POST" or not str(scope.get("path", "")).endswith("/login"):
+            await inner(scope, receive, send)
+            return
+        start: MutableMapping[str, Any] | None = None
+
+        async def forward(message: MutableMapping[str, Any]) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message  # held until the body is known: its length may change
+                return
+            if message["type"] == "http.response.body" and start is not None:
+                body = message.get("body", b"")
+                if start["status"] == 401 and _SIGN_IN_CODE in body and not message.get("more_body"):
+                    body = body.replace(_SIGN_IN_CODE, _SIGN_IN_WORDS)
+                    headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                    start = {**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+                    message = {**message, "body": body}
+                await send(start)
+                start = None
+            await send(message)
+
+        await inner(scope, receive, forward)
+
+    readable.readable = True  # type: ignore[attr-defined]
+    app.middleware_stack = readable

@@ -117,3 +117,57 @@ def test_an_opened_source_reads_as_its_document(page, stack: Stack) -> None:
     assert "#" not in context.inner_text()  # "## Burrow basics" is a heading, not "…## Burrow basics"
     shot(page, "source-opened")
     assert "4242" in ask(page, "And where is that port set?")
+
+
+def test_the_keyboard_and_a_screen_reader_find_their_way(page, stack: Stack) -> None:
+    """The settings sliders had no accessible name, a conversation's rename/delete menu could not be
+    reached with the keyboard, each sidebar item was two tab stops, the user menu was read "button L"
+    and citations "[1]"; the delete dialog did not say which conversation."""
+    ask(page, "Which port does Ollama use?")
+    page.wait_for_selector("a[href^='/thread/']", timeout=30_000)
+    # Citations and the user menu have names.
+    assert page.locator('a[href*="#source-"]').first.get_attribute("aria-label") == "source 1"
+    # Sliders: every one named by its label.
+    page.click("#chat-settings-open-modal")
+    page.wait_for_selector("[role=slider]", timeout=10_000)
+    names = page.evaluate("() => [...document.querySelectorAll('[role=slider]')].map(s => s.getAttribute('aria-label'))")
+    assert len(names) == 7 and all(names), names
+    assert "Temperature" in names
+    page.keyboard.press("Escape")
+    # The sidebar: one tab stop per conversation, then its options, which open from the keyboard.
+    link = page.locator("a[href^='/thread/']").first
+    title = link.inner_text().strip()
+    assert link.locator("button").get_attribute("tabindex") == "-1"
+    link.focus()
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => [document.activeElement.id, document.activeElement.getAttribute('aria-label')]")
+    assert focused == ["thread-options", f"Options for {title}"], focused
+    page.keyboard.press("Enter")
+    page.get_by_role("menuitem", name="Delete").wait_for(timeout=10_000)
+    page.get_by_role("menuitem", name="Delete").click()
+    dialog = page.get_by_role("alertdialog").or_(page.get_by_role("dialog"))
+    dialog.first.wait_for(timeout=10_000)
+    assert f"Delete “{title}”?" in dialog.first.inner_text()  # which conversation, by its title
+    page.keyboard.press("Escape")
+    assert page.get_attribute("#user-nav-button", "aria-label") == "Account menu"
+    ask(page, "And LM Studio?")
+
+
+def test_our_words_not_chainlits(page, stack: Stack) -> None:
+    """"Tools" for the commands, "No threads found", and "Task manually stopped." after a stopped answer
+    (which, as the turn's last message, also took the answer's Copy and rating)."""
+    assert page.get_by_role("button", name=re.compile("^Commands")).count() >= 1
+    assert page.get_by_text("Tools", exact=True).count() == 0
+    stack.fake.script(**{"phi-4-mini": {"content": [f"slow{i} " for i in range(200)], "delay_between": 0.1}})
+    send(page, "Which port does Ollama use?")
+    page.wait_for_function("() => document.body.innerText.includes('slow3')", timeout=20_000)
+    page.click("#stop-button")
+    page.wait_for_function("() => document.body.innerText.includes('(stopped)')", timeout=10_000)
+    page.wait_for_timeout(500)
+    assert "Task manually stopped" not in page.inner_text("body")
+    page.click("#search-chats-button")
+    page.keyboard.type("zzzz-nothing-like-this")
+    page.get_by_text("No conversations found").first.wait_for(timeout=10_000)
+    page.keyboard.press("Escape")
+    stack.fake.script()
+    assert "phi-4-mini" in ask(page, "Which port does LM Studio use?")

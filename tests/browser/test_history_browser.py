@@ -99,6 +99,8 @@ def test_two_users_each_see_only_their_own_conversations(browser, stack: Stack, 
     wrong.get_by_role("button", name="Sign In").click()
     wrong.wait_for_load_state("networkidle", timeout=15_000)  # the sign-in request has been answered
     assert wrong.query_selector("#chat-input") is None  # still on the sign-in form
+    wrong.get_by_text("Wrong name or password.").first.wait_for(timeout=10_000)  # issue 26: in words
+    assert "credentialssignin" not in wrong.inner_text("body").lower()
     wrong_context.close()
 
     alice_context, alice = _signed_in(browser, password_app, "alice", "alice-password")
