@@ -184,7 +184,7 @@ async def answer(message: cl.Message) -> None:
     """Commands, then attached files (indexed before answering), then the pipeline."""
     svc = services()
     if (refusal := too_long(len(message.content), svc.settings.max_file_mb)) is not None:
-        await cl.Message(content=f"⚠️ {refusal}").send()
+        await cl.Message(content=f"**Not sent:** {refusal}").send()
         return
     text = message.content.strip()
     command = greeting.command_in(message, text)

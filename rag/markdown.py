@@ -154,7 +154,7 @@ class StreamGuard:
 
 
 _BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|>|\||```|~~~)")
-_FENCE = re.compile(r"^\s*(?:```|~~~)")
+_FENCE_LINE = re.compile(r"^\s*(?:```|~~~)")
 
 
 def unwrap(text: str) -> str:
@@ -168,14 +168,14 @@ def unwrap(text: str) -> str:
     out: list[str] = []
     fenced = False
     for line in text.split("\n"):
-        if _FENCE.match(line):
+        if _FENCE_LINE.match(line):
             fenced = not fenced
             out.append(line)
             continue
         previous = out[-1] if out else ""
         joinable = (not fenced and out and line.strip() and previous.strip() and not _BLOCK_START.match(line)
                     and not previous.lstrip().startswith(("#", "|", ">", "```", "~~~")) and not previous.endswith("  ")
-                    and not _FENCE.match(previous) and not line.startswith("    "))
+                    and not _FENCE_LINE.match(previous) and not line.startswith("    "))
         if joinable:
             out[-1] = previous.rstrip() + " " + line.strip()
         else:

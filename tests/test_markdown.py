@@ -65,3 +65,12 @@ def test_citations_become_links_to_their_sources_outside_code() -> None:
     text = "Port 11434 [1], see also [2] and [7]; `list[1]` stays."
     assert link_citations(text, 2, "source-m") == (
         "Port 11434 [\\[1\\]](#source-m-1), see also [\\[2\\]](#source-m-2) and [7]; `list[1]` stays.")
+
+
+def test_unwrap_joins_hard_wrapped_prose_and_leaves_blocks_alone() -> None:
+    from rag.markdown import safe_answer, unwrap
+
+    text = "# Title\nline one\nline two\n\n- item a\n  more a\n- item b\n\n```\ncode 1\ncode 2\n```\n| a | b |\n| c | d |"
+    assert unwrap(text) == ("# Title\nline one line two\n\n- item a more a\n- item b\n\n```\ncode 1\ncode 2\n```\n"
+                            "| a | b |\n| c | d |")
+    assert safe_answer(unwrap("a\n```py\nx\n```")) == "a\n```py\nx\n```"  # fences still recognised after it

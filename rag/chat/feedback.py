@@ -28,13 +28,13 @@ def _group(rows: Iterable[tuple[int, Mapping[str, Any]]], key: str) -> dict[str,
 def thumbs_markdown(rows: Sequence[tuple[int, Mapping[str, Any]]]) -> str:
     """The share of thumbs-up per mode and per model over `rows` (value, answer metadata)."""
     if not rows:
-        return "**Feedback**: no answers rated yet (👍/👎 under an answer)."
+        return "**Feedback**: no answers rated yet (the thumbs under an answer)."
     lines = [f"**Feedback** on {len(rows)} rated answer{'s' if len(rows) != 1 else ''} (all your conversations):", ""]
     for key, title in (("mode", "mode"), ("model", "model")):
         groups = _group(rows, key)
         if not groups:
             continue
-        lines += [f"| {title} | rated | 👍 share |", "|---|---:|---:|"]
+        lines += [f"| {title} | rated | rated helpful |", "|---|---:|---:|"]
         for name, values in sorted(groups.items()):
             lines.append(f"| {name} | {len(values)} | {sum(values) / len(values):.0%} |")
         lines.append("")

@@ -29,7 +29,7 @@ async def ingest(svc: Services, files: Sequence[object]) -> frozenset[str]:
     """
     limits = svc.library.limits
     if len(files) > limits.max_files:
-        await cl.Message(content=f"⚠️ Too many files at once: {len(files)} (limit {limits.max_files}, "
+        await cl.Message(content=f"Too many files at once: {len(files)} (limit {limits.max_files}, "
                          "RAG_MAX_UPLOAD_FILES). None were added; attach fewer per message.").send()
         return frozenset()
     summary = cl.Message(content="", author="uploads")
@@ -43,10 +43,10 @@ async def ingest(svc: Services, files: Sequence[object]) -> frozenset[str]:
             data = await asyncio.to_thread(svc.library.read_file, Path(str(getattr(element, "path"))))
             outcome = await svc.retriever.add_upload(name, data)
         except UnsupportedDocument as exc:
-            lines.append(f"⚠️ **{shown}** was not added: {md.plain(exc.reason)}.")
+            lines.append(f"**{shown}** was not added: {md.plain(exc.reason)}.")
             continue
         except RagError as exc:
-            lines.append(f"⚠️ **{shown}** was not added: {md.plain(str(exc))}")
+            lines.append(f"**{shown}** was not added: {md.plain(str(exc))}")
             continue
         if outcome.status == "added":
             pages = f" · {count(outcome.pages, 'page')}" if outcome.pages else ""
@@ -54,16 +54,16 @@ async def ingest(svc: Services, files: Sequence[object]) -> frozenset[str]:
                            f"index {format_ms(outcome.index_ms)}", type="tool", parent_id=summary.id, show_input=False)
             step.output = f"stored as {md.code(outcome.source or '')} ({format_size(outcome.size_bytes)})"
             await step.send()
-            lines.append(f"✅ **{shown}** added as {md.code(outcome.source or '')}: {count(outcome.chunks, 'chunk')}{pages}."
+            lines.append(f"**{shown}** added as {md.code(outcome.source or '')}: {count(outcome.chunks, 'chunk')}{pages}."
                          + (f" Kept in the folder, not searchable yet: {md.plain(outcome.pending)}; it is indexed as soon "
                             "as search is back." if outcome.pending else ""))
             stored.add(outcome.source or "")
             await record_owner(svc, outcome.source or "")
         elif outcome.status == "duplicate":
-            lines.append(f"ℹ️ **{shown}** is already in the corpus ({md.plain(outcome.reason or '')}).")
+            lines.append(f"**{shown}** is already in the corpus ({md.plain(outcome.reason or '')}).")
             stored.add(outcome.source or "")
         else:
-            lines.append(f"⚠️ **{shown}** was not added: {md.plain(outcome.reason or '')}.")
+            lines.append(f"**{shown}** was not added: {md.plain(outcome.reason or '')}.")
     summary.content = "\n".join(lines)
     await summary.update()
     return frozenset(s for s in stored if s)
@@ -93,7 +93,7 @@ async def show_documents(svc: Services) -> None:
         documents = await svc.retriever.documents()
         owners = await _upload_owners(svc)
     except RagError as exc:
-        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
+        await cl.Message(content=f"**Problem:** {md.plain(str(exc))}").send()
         return
     uploads_prefix = f"{svc.settings.uploads_subdir}/"
     rows = ["| document | type | size | chunks | modified | status |", "|---|---|---:|---:|---|---|"]
@@ -125,10 +125,10 @@ async def delete_after_confirmation(svc: Services, action: cl.Action) -> None:
     try:
         owner = (await _upload_owners(svc)).get(source)
     except RagError as exc:
-        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
+        await cl.Message(content=f"**Problem:** {md.plain(str(exc))}").send()
         return
     if not may_delete(reader, owner):  # checked here too: an action's payload comes from the browser
-        await cl.Message(content=f"⚠️ {md.code(source)} was added by someone else; only they or an admin may delete it.").send()
+        await cl.Message(content=f"{md.code(source)} was added by someone else; only they or an admin may delete it.").send()
         return
     choice = await cl.AskActionMessage(
         content=f"Delete {md.code(source)} and its chunks from the corpus? This cannot be undone.",
@@ -146,7 +146,7 @@ async def delete_after_confirmation(svc: Services, action: cl.Action) -> None:
         if (history := svc.history) is not None:
             await history.forget_upload(source)
     except RagError as exc:
-        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
+        await cl.Message(content=f"**Problem:** {md.plain(str(exc))}").send()
         return
     await action.remove()
     await cl.Message(content=f"Deleted {md.code(source)}; its chunks are gone from the index.").send()

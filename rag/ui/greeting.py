@@ -76,10 +76,10 @@ async def greet(services: Services) -> None:
         try:
             documents = await services.retriever.documents()
         except SearchUnavailable as exc:  # the folder is fine: list it, and say what is down and where
-            documents, search = services.library.documents(), f"\n\n⚠️ {md.plain(search_down(exc))}"
+            documents, search = services.library.documents(), f"\n\n**Search is down:** {md.plain(search_down(exc))}"
         resolution = await services.directory.resolve()
     except RagError as exc:
-        await notice(f"⚠️ {md.plain(str(exc))}")
+        await notice(f"**Problem:** {md.plain(str(exc))}")
         return
     served = sum(1 for d in documents if d.status == "ok")
     skipped = len(documents) - served
@@ -97,7 +97,7 @@ async def announce_when_a_server_appears(services: Services, every_s: float = 4.
         await asyncio.sleep(every_s)
         resolution = await services.directory.resolve()
         if resolution.small is not None or resolution.large is not None:
-            await notice("✅ A model server is up. " + models_notice(resolution))
+            await notice("A model server is up. " + models_notice(resolution))
             return
 
 
@@ -121,5 +121,5 @@ def models_notice(resolution: Resolution) -> str:
         )
     lines = [f"- **{md.plain(r.alias)}** → {md.code(r.model_id)} on {r.server.name} ({md.code(r.server.base_url)})"
              for r in found]
-    lines += [f"- ⚠️ {md.plain(p)}" for p in resolution.problems]
+    lines += [f"- {md.plain(p)}" for p in resolution.problems]
     return "Connected models:\n" + "\n".join(lines)

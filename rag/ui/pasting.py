@@ -36,11 +36,11 @@ async def pasted(svc: Services, text: str, command: bool) -> tuple[PastedSource 
         source = await PastedSource.build(found.text, svc.library.corpus, svc.retriever.analyzer, svc.settings.engine,
                                           svc.settings.bm25_k1, svc.settings.bm25_b)
     except UnsupportedDocument as exc:
-        await cl.Message(content=f"⚠️ The pasted text cannot be used: {md.plain(exc.reason)}.").send()
+        await cl.Message(content=f"The pasted text cannot be used: {md.plain(exc.reason)}.").send()
         return None, None
     save = cl.Action(name="save_paste", payload={"text": found.text}, label="Save it to the corpus", icon="save",
                      tooltip="Store the pasted text as a document in the uploads folder")
-    summary = (f"📋 Pasted text: {count(source.words, 'word')}, {count(source.chunks, 'passage')}, kept in this chat "
+    summary = (f"**Pasted text**: {count(source.words, 'word')}, {count(source.chunks, 'passage')}, kept in this chat "
                "only (not saved).")
     if found.question is None:
         cl.user_session.set("pasted", source)
@@ -56,11 +56,11 @@ async def save_pasted(svc: Services, action: cl.Action) -> None:
     try:
         outcome = await svc.retriever.add_upload("pasted-text.md", data)
     except RagError as exc:
-        await cl.Message(content=f"⚠️ The pasted text was not saved: {md.plain(str(exc))}").send()
+        await cl.Message(content=f"The pasted text was not saved: {md.plain(str(exc))}").send()
         return
     await action.remove()
     if outcome.status == "rejected":
-        await cl.Message(content=f"⚠️ The pasted text was not saved: {md.plain(outcome.reason or '')}.").send()
+        await cl.Message(content=f"The pasted text was not saved: {md.plain(outcome.reason or '')}.").send()
     else:
         if outcome.status == "added":
             await record_owner(svc, outcome.source or "")

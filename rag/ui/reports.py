@@ -45,7 +45,7 @@ async def show_stats(services: Services) -> None:
         try:
             parts.append(thumbs_markdown(await history.feedback(person().identifier)))
         except RagError as exc:
-            parts.append(f"⚠️ Feedback could not be read: {md.plain(str(exc))}")
+            parts.append(f"Feedback could not be read: {md.plain(str(exc))}")
     await cl.Message(content="\n\n".join(parts), author="stats").send()
 
 

@@ -116,9 +116,9 @@ async def verified_person(services: Services) -> Person | None:
     try:
         record = await services.history.user_record(current.identifier)
     except RagError as exc:
-        await cl.Message(content=f"⚠️ {md.plain(str(exc))}").send()
+        await cl.Message(content=f"**Problem:** {md.plain(str(exc))}").send()
         return None
     if record is None:
-        await cl.Message(content="⚠️ Your account has been removed: sign out to sign in as another user.").send()
+        await cl.Message(content="Your account has been removed: sign out to sign in as another user.").send()
         return None
     return Person(current.identifier, record[1])

@@ -206,7 +206,7 @@ class AnswerView:
             state = self.progress.get(self.waiting or "")
             if state is None:
                 return
-            line = f"*⏳ {md.plain(progress.status_line(state, time.perf_counter()))}*"
+            line = f"*{md.plain(progress.status_line(state, time.perf_counter()))}*"
             self.message.content = f"{self.kept}\n\n{line}" if self.kept else line
             if self.live:
                 await self.message.update()
@@ -303,7 +303,7 @@ class AnswerView:
         if not result.grounded and result.runs:  # a model answered an off-topic question from general knowledge
             lines.insert(0, "**Not from your documents** (general knowledge):\n")
         if result.note:
-            lines.append(f"\n> ℹ️ {md.plain(result.note)}")
+            lines.append(f"\n> **Note:** {md.plain(result.note)}")
         footer = f"{result.model}"
         if result.runs or result.model not in ("extractive", "off-topic"):
             usage = f"{result.prompt_tokens} + {result.completion_tokens} tokens" + (" (estimated)" if result.usage_estimated else "")
@@ -313,7 +313,7 @@ class AnswerView:
         footer += f" · {format_ms(result.timings_ms.get('total', 0.0))} total"
         lines.append(f"\n*{footer}*")
         self.message.content = "\n".join(lines)
-        self.message.metadata = answer_metadata(result.mode, result.model)  # groups its 👍/👎 in /stats
+        self.message.metadata = answer_metadata(result.mode, result.model)  # groups its ratings in /stats
         self.message.elements = elements(
             sources_element(result.sources, result.cited, anchor, self.services),
             *pdf_pages(result.sources, result.cited, self.services)) if result.sources else []
@@ -334,7 +334,7 @@ class AnswerView:
         await self.release()
         await self._stop_ticker()
         await self.batcher.close()
-        self.message.content = f"⚠️ {md.plain(text)}"
+        self.message.content = f"**Not answered:** {md.plain(text)}"
         await self.message.update()
         await self.close_group("failed")
 

@@ -94,7 +94,7 @@ async def test_the_chat_says_search_is_down_and_answers_once_it_is_back(
     assert "Connected models" in greeting and "Answering from" in greeting  # the rest of the greeting stands
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     down = _final_content(context)
-    assert down.startswith("⚠️ Search is unreachable at") and "Traceback" not in down
+    assert down.startswith("**Not answered:** Search is unreachable at") and "Traceback" not in down
     assert server.requests == []  # no model was asked without sources
     gate.open()
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
