@@ -132,7 +132,7 @@ def test_commands_can_be_found_and_nothing_fails_to_load(page, stack: Stack) -> 
 def test_a_citation_opens_its_passage_rendered_in_its_context(page, stack: Stack) -> None:
     ask(page, "Which port does Ollama use?")
     answer = _answer(page)
-    answer.get_by_role("link", name="[1]").first.click()
+    answer.get_by_role("link", name="source 1").first.click()
     source = page.locator(".source-item[open]").first
     source.wait_for(timeout=10_000)
     assert "servers/ollama.md" in source.inner_text()

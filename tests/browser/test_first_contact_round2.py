@@ -100,7 +100,7 @@ def test_an_opened_source_reads_as_its_document(page, stack: Stack) -> None:
     page.wait_for_timeout(1500)  # the folder watcher picks the new file up (interval 1 s in tests)
     ask(page, "Which port does the aardvark service listen on?")
     answer = page.locator(MESSAGES).filter(has_text="listens on port 4242").last
-    answer.get_by_role("link", name="[1]").first.click()
+    answer.get_by_role("link", name="source 1").first.click()
     source = page.locator(".source-item[open]").first
     source.wait_for(timeout=10_000)
     assert "wrapped-guide.md" in source.inner_text()

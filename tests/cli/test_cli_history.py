@@ -72,7 +72,7 @@ def test_export_writes_a_stored_conversation_as_markdown_or_json(data_dir: Path,
     markdown = runner.invoke(cli, ["export", "t-1"]).output
     assert markdown.startswith("# Which port?\n")
     assert "## 1. Which port?\n\nPort 11434 [1].\n" in markdown
-    assert "1. servers/ollama.md › Running the models with Ollama (`servers/ollama.md`, chunk 0)" in markdown
+    assert "- \\[1\\] servers/ollama.md › Running the models with Ollama (`servers/ollama.md`, chunk 0)" in markdown
     assert "- escalated: draft too short (3 tokens, minimum 12)" in markdown
     assert "- timings: retrieve 2 ms, total 900 ms" in markdown and "- cost: $0.000120 (hypothetical)" in markdown
     out = tmp_path / "c.json"
