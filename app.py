@@ -175,8 +175,12 @@ async def end() -> None:
 async def settings_changed(values: dict[str, object]) -> None:
     """Apply to this session's next answers only."""
     options = services().options
-    state.keep(chat.choose(state.conversation(options), values))
+    before = state.conversation(options)
+    after = chat.choose(before, values)
+    state.keep(after)
     state.save_conversation(options)
+    if (changed := after.choices.changes(before.choices)) is not None:  # said, so the user knows it took
+        await cl.Message(content=changed, author="settings").send()
 
 
 @cl.on_message

@@ -151,6 +151,21 @@ class ChatChoices:
         """Both models answer each question, in two columns."""
         return self.mode == "compare"
 
+    def changes(self, before: ChatChoices) -> str | None:
+        """What changed since `before`, in words for the chat, or None when nothing did (issue 26: after
+        changing the mode nothing confirmed it)."""
+        names = {"temperature": "temperature", "top_k": "passages per answer", "small_max_tokens": "phi-4-mini max tokens",
+                 "large_max_tokens": "gpt-oss-20b max tokens", "min_answer_tokens": "escalate drafts shorter than",
+                 "min_support": "escalate below support", "skip_draft_support": "skip the draft below support"}
+        parts = []
+        if self.mode != before.mode:
+            parts.append(f"mode **{MODES.get(self.mode, self.mode)}** (was {MODES.get(before.mode, before.mode)})")
+        for key, label in names.items():
+            now, was = getattr(self, key), getattr(before, key)
+            if now != was:
+                parts.append(f"{label} **{now:g}** (was {was:g})")
+        return "Settings for this chat, from the next question: " + "; ".join(parts) + "." if parts else None
+
     def updated(self, values: Mapping[str, Any]) -> ChatChoices:
         """These choices with the chat-settings `values` applied.
 

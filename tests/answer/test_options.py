@@ -37,3 +37,13 @@ def test_clamping_uses_the_bounds() -> None:
     choices = ChatChoices().updated({"top_k": 0, "large_max_tokens": 10**9, "min_support": float("nan"), "temperature": None})
     assert choices.top_k == BOUNDS["top_k"].low and choices.large_max_tokens == BOUNDS["large_max_tokens"].high
     assert choices.min_support == ChatChoices().min_support and choices.temperature == ChatChoices().temperature
+
+
+def test_a_change_of_settings_is_said_in_words() -> None:
+    from rag.answer.options import ChatChoices
+
+    before = ChatChoices()
+    after = before.updated({"mode": "compare", "temperature": 0.7})
+    assert after.changes(before) == ("Settings for this chat, from the next question: mode **Side by side** (was "
+                                      "Auto: phi-4-mini, escalating to gpt-oss-20b); temperature **0.7** (was 0.2).")
+    assert before.changes(before) is None

@@ -171,3 +171,10 @@ def test_our_words_not_chainlits(page, stack: Stack) -> None:
     page.keyboard.press("Escape")
     stack.fake.script()
     assert "phi-4-mini" in ask(page, "Which port does LM Studio use?")
+
+
+def test_a_change_of_mode_is_confirmed(page, stack: Stack) -> None:
+    """After changing the mode nothing confirmed it or showed the current mode."""
+    choose_mode(page, "phi-4-mini only")
+    page.get_by_text(re.compile(r"from the next question: mode phi-4-mini only \(was Auto")).first.wait_for(timeout=10_000)
+    assert "small mode" in ask(page, "Which port does Ollama use?")  # and it took
