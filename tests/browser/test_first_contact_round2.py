@@ -65,6 +65,7 @@ def test_the_product_has_its_own_name_logo_and_avatar(page, stack: Stack) -> Non
     avatar = page.locator(MESSAGES).last.locator("img").first
     assert "/avatars/" in (avatar.get_attribute("src") or "")
     assert page.title() == "Grounded Chat"
+    assert page.get_by_text("Readme", exact=True).count() == 1  # chainlit.md, the product's own guide
     shot(page, "branding")
 
 
