@@ -387,6 +387,28 @@ async def test_one_chart_moves_into_the_latest_answers_latency_step(app_module: 
     assert [p["n"] for p in points] == [1, 2] and points[0]["runs"][0]["model"] == "phi-4-mini"
 
 
+async def test_a_reopened_conversations_open_latency_step_closes_in_place(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    """Closing the reopened conversation's last latency step keeps when it was made: rewritten with a new
+    createdAt, it would sort after its stage steps and Chainlit would drop them on the next reopen."""
+    import chainlit as cl
+
+    _use(app_module, base_url=server.url)
+    stored = {"id": "group-1", "threadId": "thread-1", "parentId": "answer-1", "type": "tool", "icon": "timer",
+              "name": "latency · retrieve 3 ms", "defaultOpen": True, "autoCollapse": False, "input": "",
+              "output": "", "createdAt": "2026-01-02T03:04:05.000Z", "start": "2026-01-02T03:04:05.000Z",
+              "end": "2026-01-02T03:04:06.000Z"}
+    stage = {**stored, "id": "stage-1", "parentId": "group-1", "icon": None, "name": "retrieve 3 ms",
+             "defaultOpen": False, "createdAt": "2026-01-02T03:04:05.100Z"}
+    await app_module.resume({"id": "thread-1", "name": "Ollama", "createdAt": stored["createdAt"], "userId": None,
+                             "userIdentifier": None, "tags": None, "metadata": {}, "steps": [stored, stage],
+                             "elements": []})
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    (closed,) = [c.args[0] for c in context.update_step.call_args_list if c.args[0]["id"] == "group-1"]
+    assert closed["autoCollapse"] is True and closed["defaultOpen"] is False
+    assert (closed["createdAt"], closed["start"], closed["end"]) == (stored["createdAt"], stored["start"], stored["end"])
+    assert closed["createdAt"] < stage["createdAt"] and closed["name"] == stored["name"]
+
+
 async def test_the_chart_says_plainly_when_there_is_nothing_to_plot(app_module: ModuleType, context: Mock) -> None:
     import chainlit as cl
 

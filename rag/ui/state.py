@@ -86,9 +86,14 @@ def reattach(thread: ThreadDict) -> None:
                   and str(s.get("name", "")).startswith("latency") and s.get("defaultOpen") and not s.get("autoCollapse")]
     if open_steps:
         last = open_steps[-1]
-        cl.user_session.set(OPEN_LATENCY_STEP, cl.Step(
-            id=last["id"], name=last["name"], type="tool", parent_id=last.get("parentId"), show_input=False,
-            icon="timer", default_open=True))
+        step = cl.Step(id=last["id"], name=last["name"], type="tool", parent_id=last.get("parentId"),
+                       show_input=False, icon="timer", default_open=True)
+        # Closing it rewrites the whole row: with a new createdAt the group would sort after its stage steps
+        # and Chainlit, which builds the tree in that order, would drop them on the next reopen.
+        step.created_at = last.get("createdAt") or step.created_at
+        step.start, step.end = last.get("start"), last.get("end")
+        step.input, step.output = last.get("input") or "", last.get("output") or ""
+        cl.user_session.set(OPEN_LATENCY_STEP, step)
     charts = [e for e in thread.get("elements") or [] if e.get("type") == "custom" and e.get("name") == "LatencyChart"]
     if charts:
         last_chart = charts[-1]
