@@ -199,12 +199,14 @@ class StageFinished:
 
 @dataclass(frozen=True)
 class Retrieved:
-    """Retrieval finished; `query` is what was searched (the question, or it plus the previous one)."""
+    """Retrieval finished; `query` is the question searched, `earlier` the previous question searched with
+    it at a lower weight when it is a follow-up ("" when not)."""
 
     result: SearchResult
     query: str
     ms: float
     chosen: bool = False  # the user chose the documents (attached or pasted): support is not judged
+    earlier: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,14 @@ from rag.fakes.openai_server import FakeOpenAIServer
 from tests.test_app import _element, _use, app_module, context, server  # noqa: F401 - fixtures
 
 
+FOLLOW_UP = ("query: `'and what about LM Studio?'` / a follow-up: searched with the previous question, its words at "
+             "50% weight: `'Which port does Ollama use?'`")
+
+
 def _last_query(context: Mock) -> str:
-    """The retrieval query of the latest answer, as its retrieve step shows it."""
-    queries = [c.args[0]["output"].splitlines()[0] for c in context.send_step.call_args_list
+    """The retrieval query of the latest answer, as its retrieve step shows it (with the previous question
+    when it is a follow-up)."""
+    queries = [" / ".join(c.args[0]["output"].splitlines()[:2]) for c in context.send_step.call_args_list
                if str(c.args[0].get("output", "")).startswith("query: ")]
     return queries[-1]
 
@@ -28,7 +33,7 @@ async def test_follow_up_uses_this_sessions_history_in_every_mode(app_module, co
     await app_module.settings_changed({"mode": mode})
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     await app_module.answer(cl.Message(content="and what about LM Studio?"))
-    assert _last_query(context) == "query: `'Which port does Ollama use?\\nand what about LM Studio?'`"
+    assert _last_query(context) == FOLLOW_UP
 
 
 async def test_a_resumed_conversation_answers_follow_ups_with_its_earlier_turns_and_settings(app_module, context: Mock, server: FakeOpenAIServer) -> None:  # noqa: F811
@@ -54,7 +59,7 @@ async def test_a_resumed_conversation_answers_follow_ups_with_its_earlier_turns_
     initial = {w["id"]: w.get("initial", w.get("initial_value")) for w in panel}
     assert (initial["mode"], initial["top_k"]) == ("small", 3)  # the settings panel shows the conversation's choices
     await app_module.answer(cl.Message(content="and what about LM Studio?"))
-    assert _last_query(context) == "query: `'Which port does Ollama use?\\nand what about LM Studio?'`"
+    assert _last_query(context) == FOLLOW_UP
 
 
 async def test_export_gives_markdown_and_json_of_the_conversation(app_module, context: Mock, server: FakeOpenAIServer) -> None:  # noqa: F811

@@ -19,7 +19,8 @@ from typing import Protocol
 
 from rag.answer.extractive import extract_answer
 from rag.answer.options import AnswerOptions
-from rag.answer.prompt import Prompt, Turn, build_prompt, general_prompt, retrieval_query
+from rag.answer.follow_ups import retrieval_query
+from rag.answer.prompt import Prompt, Turn, build_prompt, general_prompt
 from rag.citations import cited_sources
 from rag.errors import ModelError, ModelUnavailable
 from rag.index.analysis import Analyzer
@@ -56,8 +57,9 @@ from rag.types import (
 class Searcher(Protocol):
     """What the pipeline needs of retrieval."""
 
-    async def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
-        """The k best passages for the query, optionally only from `sources`."""
+    async def search(self, query: str, k: int, sources: frozenset[str] | None = None, earlier: str = "") -> SearchResult:
+        """The k best passages for the query, optionally only from `sources`; `earlier`: the previous
+        question when this one is a follow-up (its words weigh less than the query's own)."""
         ...
 
 
@@ -351,12 +353,12 @@ class Pipeline:
         self, question: str, history: Sequence[Turn], opts: AnswerOptions, focus: frozenset[str] | None,
         timings: dict[str, float],
     ) -> Retrieved:
-        """The retrieve stage: the question (with the previous one for follow-ups), timed."""
-        query = retrieval_query(question, history)
+        """The retrieve stage: the question (with the previous one, weighted less, for a follow-up), timed."""
+        query, earlier = retrieval_query(question, history)
         t = self._clock()
-        result = await self._searcher.search(query, opts.top_k, focus)
+        result = await self._searcher.search(query, opts.top_k, focus, earlier)
         timings["retrieve"] = self._ms(t)
-        return Retrieved(result, query, timings["retrieve"], focus is not None)
+        return Retrieved(result, query, timings["retrieve"], focus is not None, earlier)
 
     def _prompt(
         self, question: str, result: SearchResult, history: Sequence[Turn], opts: AnswerOptions,

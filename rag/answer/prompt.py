@@ -11,7 +11,6 @@ import html
 import re
 import unicodedata
 
-import regex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -135,38 +134,6 @@ def _neutralise(text: str) -> str:
     for "<"; the words themselves stay, as data, inside their block.
     """
     return _TAG_OPEN.sub("‹", _normalise(text))
-
-
-# --- follow-up questions ------------------------------------------------------------------------------
-
-_ANAPHORA = re.compile(
-    r"^\s*(?:and|also|but|so|what about|how about|then)\b|\b(?:it|its|they|them|their|this|that|these|those|there|he|she|one)\b",
-    re.IGNORECASE,
-)
-# Words of any script with their combining marks (\w alone splits "मॉडेल्स" into one-letter pieces, and a
-# Marathi question would always look like a short follow-up); a run of Chinese/Japanese characters counts
-# one word per two characters.
-_WORD_RUN = regex.compile(r"[\p{L}\p{N}\p{M}]+")
-_CJK_RUN = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]+")
-
-
-def _content_words(text: str) -> int:
-    return sum(len(w) // 2 if _CJK_RUN.fullmatch(w) else len(w) >= 3 for w in _WORD_RUN.findall(text))
-
-
-def retrieval_query(question: str, history: Sequence[Turn]) -> str:
-    """The text to retrieve with: the question, plus the previous question when this one is a follow-up.
-
-    A follow-up ("and how fast is it?") names its subject only through the conversation, so BM25 on the
-    question alone finds nothing useful. A question is treated as a follow-up when it refers back (a
-    pronoun, or starts with "and"/"what about") or has fewer than three content words; a self-contained
-    question is searched alone so earlier topics do not pull in unrelated passages.
-    """
-    if not history:
-        return question
-    if _ANAPHORA.search(question) or _content_words(question) < 3:
-        return f"{history[-1].question}\n{question}"
-    return question
 
 
 GENERAL_PROMPT = """The user's documents do not cover this question, and the user has allowed answers from general knowledge.

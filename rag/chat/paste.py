@@ -88,6 +88,7 @@ class PastedSource:
             raise UnsupportedDocument("the pasted text is empty")
         return await asyncio.to_thread(index)
 
-    async def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
+    async def search(self, query: str, k: int, sources: frozenset[str] | None = None, earlier: str = "") -> SearchResult:
         """The k best passages of the pasted text (filled in reading order)."""
-        return await asyncio.to_thread(search_index, self._snapshot, self._analyzer, query, k, frozenset({SOURCE}))
+        return await asyncio.to_thread(search_index, self._snapshot, self._analyzer, query, k, frozenset({SOURCE}),
+                                       None, earlier)

@@ -319,7 +319,7 @@ def _render_event(event: object) -> None:
     if isinstance(event, Retrieved):
         s = event.result.signals
         err(f"retrieve · {event.ms:.0f} ms · {len(event.result.passages)} passages · support {s.support:.0%} · "
-            f"coverage {s.weighted_coverage:.0%}")
+            f"coverage {s.weighted_coverage:.0%}" + (f" · a follow-up to {event.earlier!r}" if event.earlier else ""))
     elif isinstance(event, StageFinished):
         err(f"{event.name} · {event.ms:.0f} ms · {event.detail}")
     elif isinstance(event, ModelStarted):
@@ -593,6 +593,34 @@ def bench_languages(corpus_dir: Path, questions: Path, as_json: bool) -> None:
         click.echo(f"{r.language}: {r.questions} questions · hit@1 {r.hit_at_1:.2f} · hit@3 {r.hit_at_3:.2f}")
         for miss in r.misses:
             click.echo(f"    not first: {miss}")
+
+
+@bench.command("follow-ups")
+@click.option("--pairs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON lines: previous, question, follow_up, lang [default: the shipped rag/data/follow_ups.jsonl].")
+@click.option("--corpus", "corpus_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The documents to retrieve from [default: the bundled corpus].")
+@click.option("--standalone", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Unrelated questions (one per line, or a BEIR queries.jsonl): each after the one before must read as new.")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+def bench_follow_ups(pairs: Path | None, corpus_dir: Path | None, standalone: Path | None, as_json: bool) -> None:
+    """How many question pairs are read right (follow-up or new), and what a follow-up retrieves."""
+    from rag.bench import follow_ups
+
+    try:
+        report = follow_ups.run_follow_up_bench(follow_ups.read_pairs(pairs), corpus_dir)
+        alone = follow_ups.standalone(follow_ups.read_questions(standalone)) if standalone is not None else None
+    except RagError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        extra = {"standalone": {"right": alone[0].right, "total": alone[0].total, "read_as_follow_ups": alone[1]}} if alone else {}
+        click.echo(json.dumps({**asdict(report), **extra}, indent=2, ensure_ascii=False))
+        return
+    click.echo(follow_ups.render(report))
+    if alone is not None:
+        click.echo(f"unrelated questions read as new: {alone[0].right}/{alone[0].total} ({alone[0].rate:.1%})")
+        for question in alone[1]:
+            click.echo(f"  read as a follow-up: {question!r}")
 
 
 @bench.command("models")

@@ -72,8 +72,9 @@ class SearchIndex(Protocol):
     def prepare_updates(self) -> None:
         ...
 
-    def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
-        """The k best passages and their support signals."""
+    def search(self, query: str, k: int, sources: frozenset[str] | None = None, earlier: str = "") -> SearchResult:
+        """The k best passages and their support signals (`earlier`: the previous question, for a
+        follow-up: its words weighted below the query's own, rag.index.search.EARLIER_WEIGHT)."""
         ...
 
     def context(self, chunk: Chunk, limit: int = 1500) -> tuple[str, str]:
@@ -258,9 +259,9 @@ class Index:
         text_after = after.text[max(0, chunk.end - after.start):] if after else ""
         return text_before[-limit:], text_after[:limit]
 
-    def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
+    def search(self, query: str, k: int, sources: frozenset[str] | None = None, earlier: str = "") -> SearchResult:
         """The k best passages in the current snapshot (an empty result before the first build)."""
         snapshot = self._snapshot
         if snapshot is None:
             return SearchResult(query, (), SupportSignals.empty(len(self.analyzer.query_groups(query))))
-        return search_index(snapshot, self.analyzer, query, k, sources, self.support_model)
+        return search_index(snapshot, self.analyzer, query, k, sources, self.support_model, earlier)

@@ -39,7 +39,8 @@ from rag.documents.corpus import DocumentKey
 from rag.errors import ConfigError, SearchUnavailable
 from rag.index.analysis import Analyzer
 from rag.index.engines import lucene_idf
-from rag.index.search import TITLE_B, build_index, index_text, search_index, signals_from_statistics, title_text
+from rag.index.search import (TITLE_B, build_index, index_text, query_terms, search_index, signals_from_statistics,
+                              title_text)
 from rag.index.support import SIGNAL_DEPTH, SupportModel, calibration_label, shipped_model
 from rag.types import Chunk, Passage, SearchResult, SupportSignals
 
@@ -483,16 +484,18 @@ class OpenSearchIndex:
 
     # --- search --------------------------------------------------------------------------------------
 
-    def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
-        """The k best passages and the support signals, in one round trip to the server."""
-        groups = self.analyzer.query_groups(query)
+    def search(self, query: str, k: int, sources: frozenset[str] | None = None, earlier: str = "") -> SearchResult:
+        """The k best passages and the support signals, in one round trip to the server (`earlier`: the
+        previous question, for a follow-up; its terms boosted down to EARLIER_WEIGHT, as locally)."""
+        weighted = query_terms(self.analyzer, query, earlier)
+        groups = weighted.groups
         if sources is not None:
-            return self._search_within(query, k, sources)
-        terms = list(dict.fromkeys(t for group in groups for t in group))
+            return self._search_within(query, k, sources, earlier)
+        terms = weighted.terms
         if not terms:
             return SearchResult(query, (), SupportSignals.empty(len(groups)), ())
         self.ensure_index()
-        scored = self._query(terms)
+        scored = self._query(weighted.weights)
         search_type = {"search_type": "dfs_query_then_fetch"} if self.options.shards > 1 else {}
         head = {"index": self.options.index, **search_type}
         stats = {"size": 0, "track_total_hits": True, "query": {"match_all": {}}, "aggs": {
@@ -518,21 +521,24 @@ class OpenSearchIndex:
         scores = [float(h["_score"]) for h in depth["hits"]["hits"]]
         present = frozenset(hits[0]["_source"]["body"].split()) if hits else frozenset()
         idf = {t: lucene_idf(body_df[t], n) for t in terms}
-        weighted = self.options.title_weight > 0
+        titled = self.options.title_weight > 0
         signals = signals_from_statistics(
             groups, scores, present, idf, lucene_idf(0, n),
-            {t: lucene_idf(title_df[t], n) for t in terms} if weighted else None,
-            self.options.k1, self.options.title_weight, self.support_model or shipped_model())
+            {t: lucene_idf(title_df[t], n) for t in terms} if titled else None,
+            self.options.k1, self.options.title_weight, self.support_model or shipped_model(), weighted.weights)
         return SearchResult(query, passages, signals, tuple(terms), calibration_label(self.support_model))
 
-    def _query(self, terms: Sequence[str]) -> dict[str, Any]:
-        """Body BM25 plus the title field's BM25 times its weight: the local engines' sum, term by term."""
-        should: list[dict[str, Any]] = [{"term": {"body": t}} for t in terms]
+    def _query(self, weights: Mapping[str, float]) -> dict[str, Any]:
+        """Body BM25 plus the title field's BM25 times its weight, each term boosted by its own weight:
+        the local engines' sum, term by term."""
+        should: list[dict[str, Any]] = [
+            {"term": {"body": t}} if w == 1.0 else {"term": {"body": {"value": t, "boost": w}}} for t, w in weights.items()]
         if self.options.title_weight > 0:
-            should += [{"term": {"title_terms": {"value": t, "boost": self.options.title_weight}}} for t in terms]
+            should += [{"term": {"title_terms": {"value": t, "boost": self.options.title_weight * w}}}
+                       for t, w in weights.items()]
         return {"bool": {"should": should, "minimum_should_match": 1}}
 
-    def _search_within(self, query: str, k: int, sources: frozenset[str]) -> SearchResult:
+    def _search_within(self, query: str, k: int, sources: frozenset[str], earlier: str = "") -> SearchResult:
         """Only these documents (attached to a message): their chunks searched on their own, as locally."""
         self.ensure_index()
         body = {"size": 10_000, "query": {"bool": {"filter": [{"terms": {"source": sorted(sources)}}]}},
@@ -542,7 +548,7 @@ class OpenSearchIndex:
         terms = [h["_source"]["body"].split() for h in hits]
         snapshot = build_index(chunks, self.analyzer, "auto", self.options.k1, self.options.b, terms,
                                title_weight=self.options.title_weight)
-        result = search_index(snapshot, self.analyzer, query, k, model=self.support_model)
+        result = search_index(snapshot, self.analyzer, query, k, model=self.support_model, earlier=earlier)
         passages = list(result.passages)
         seen = {(p.chunk.source, p.chunk.index) for p in passages}
         for chunk in chunks:  # the question matched fewer than k of their chunks: the rest in reading order

@@ -160,11 +160,11 @@ class Retriever:
         while self._merging is not None and not self._merging.done():
             await asyncio.shield(self._merging)
 
-    async def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
+    async def search(self, query: str, k: int, sources: frozenset[str] | None = None, earlier: str = "") -> SearchResult:
         """Search the current snapshot (or only `sources`) off the event loop; first catch up with what
         another process changed, if anything (one stat)."""
         await self._current()
-        return await asyncio.to_thread(self.index.search, query, k, sources)
+        return await asyncio.to_thread(self.index.search, query, k, sources, earlier)
 
     async def documents(self) -> list[DocumentInfo]:
         """The corpus listing, current with other processes' changes."""

@@ -104,6 +104,40 @@ def build_index(
 TITLE_B = 0.0
 
 
+# A follow-up's query carries the previous question's words (rag.answer.follow_ups) at this weight against
+# its own (1.0): they bring back the subject the follow-up leaves out without outweighing what it asks.
+EARLIER_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """A query's words as groups of terms (rag.index.analysis.Analyzer.query_groups) and each term's weight:
+    1.0 for the question's own, EARLIER_WEIGHT for those only the previous question has."""
+
+    groups: tuple[tuple[str, ...], ...]
+    weights: Mapping[str, float]
+
+    @property
+    def terms(self) -> list[str]:
+        return list(self.weights)
+
+    def split(self) -> tuple[list[str], list[str]]:
+        """(own terms, earlier terms)."""
+        return [t for t, w in self.weights.items() if w == 1.0], [t for t, w in self.weights.items() if w != 1.0]
+
+
+def query_terms(analyzer: Analyzer, query: str, earlier: str = "") -> QueryTerms:
+    """The analysed terms of `query`, and of `earlier` (the previous question, for a follow-up) at
+    EARLIER_WEIGHT, except the terms the query has itself."""
+    own = analyzer.query_groups(query)
+    weights = {t: 1.0 for group in own for t in group}
+    carried = [g for g in (analyzer.query_groups(earlier) if earlier.strip() else []) if g[0] not in weights]
+    for group in carried:
+        for t in group:
+            weights.setdefault(t, EARLIER_WEIGHT)
+    return QueryTerms(tuple(own) + tuple(carried), weights)
+
+
 def search_index(
     snapshot: IndexSnapshot,
     analyzer: Analyzer,
@@ -111,44 +145,61 @@ def search_index(
     k: int,
     sources: frozenset[str] | None = None,
     model: SupportModel | None = None,
+    earlier: str = "",
 ) -> SearchResult:
     """The k best passages for `query` and the support signals. CPU-bound and pure.
 
     With `sources`, only those documents are searched (the user pointed at them, e.g. by attaching them);
     if the query matches fewer than k of their chunks, the rest are filled in reading order, so "summarize
-    the file I attached" still gets the file's opening passages.
+    the file I attached" still gets the file's opening passages. `earlier`: the previous question when
+    `query` is a follow-up, its words weighted below the query's own.
     """
     if sources is not None:
-        return _search_within(snapshot, analyzer, query, k, sources, model)
-    groups = analyzer.query_groups(query)
-    query_terms = list(dict.fromkeys(t for group in groups for t in group))
+        return _search_within(snapshot, analyzer, query, k, sources, model, earlier)
+    weighted = query_terms(analyzer, query, earlier)
+    terms = weighted.terms
     # The support predictors read the distribution of the best SIGNAL_DEPTH scores, not just the k shown.
-    hits = _top(snapshot, query_terms, max(k, SIGNAL_DEPTH)) if query_terms else []
+    hits = _top(snapshot, weighted, max(k, SIGNAL_DEPTH)) if terms else []
     passages = tuple(Passage(snapshot.chunks[i], score, rank) for rank, (i, score) in enumerate(hits[:k], start=1))
-    signals = support_signals(groups, hits, snapshot, model or shipped_model())
-    return SearchResult(query, passages, signals, tuple(query_terms), calibration_label(model))
+    signals = support_signals(weighted, hits, snapshot, model or shipped_model())
+    return SearchResult(query, passages, signals, tuple(terms), calibration_label(model))
 
 
-def _top(snapshot: IndexSnapshot, query_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+def weighted_scores(engine: BM25Engine, weighted: QueryTerms) -> np.ndarray | None:
+    """BM25 with each term's weight: the own terms' scores plus EARLIER_WEIGHT times the earlier ones'
+    (BM25 is a sum over terms, so this is exact); None when no term is in the corpus."""
+    own, earlier = weighted.split()
+    scores = engine.scores(own) if own else None
+    carried = engine.scores(earlier) if earlier else None
+    if carried is None:
+        return scores
+    carried = EARLIER_WEIGHT * carried
+    return carried if scores is None else scores + carried
+
+
+def _top(snapshot: IndexSnapshot, weighted: QueryTerms, k: int) -> list[tuple[int, float]]:
     """The k best chunks: body BM25, plus the title field's BM25 times its weight."""
     if snapshot.titles is None:
-        return snapshot.engine.top(query_terms, k)
-    body = snapshot.engine.scores(query_terms)
+        if len(weighted.split()[1]) == 0:
+            return snapshot.engine.top(weighted.terms, k)
+        scores = weighted_scores(snapshot.engine, weighted)
+        return [] if scores is None else top_k(scores, k)
+    body = weighted_scores(snapshot.engine, weighted)
     if body is None:  # no query term in any chunk's text: a title alone does not make a passage relevant
         return []
-    titles = snapshot.titles.scores(query_terms)
+    titles = weighted_scores(snapshot.titles, weighted)
     return top_k(body if titles is None else body + snapshot.title_weight * titles, k)
 
 
 def _search_within(
     snapshot: IndexSnapshot, analyzer: Analyzer, query: str, k: int, sources: frozenset[str],
-    model: SupportModel | None,
+    model: SupportModel | None, earlier: str = "",
 ) -> SearchResult:
     chosen = [c for i, c in enumerate(snapshot.chunks)
               if c.source in sources and (snapshot.live is None or snapshot.live[i])]
     engine = snapshot.engine.name if snapshot.engine.name in ENGINES else "auto"  # a segmented snapshot
     sub = build_index(chosen, analyzer, engine, snapshot.k1, snapshot.b, title_weight=snapshot.title_weight)
-    result = search_index(sub, analyzer, query, k, model=model)
+    result = search_index(sub, analyzer, query, k, model=model, earlier=earlier)
     passages = list(result.passages)
     seen = {(p.chunk.source, p.chunk.index) for p in passages}
     for chunk in chosen:
@@ -160,46 +211,51 @@ def _search_within(
 
 
 def support_signals(
-    groups: Sequence[Sequence[str]], hits: Sequence[tuple[int, float]], snapshot: IndexSnapshot, model: SupportModel
+    weighted: QueryTerms, hits: Sequence[tuple[int, float]], snapshot: IndexSnapshot, model: SupportModel
 ) -> SupportSignals:
     """Top score, margin to the second, the share of the question's words found in the top passage, the
     support predictors over the best scores (`hits`, best first) and `support` from `model`.
 
-    `groups`: the question's words, each as its terms (rag.index.analysis.Analyzer.query_groups); a word counts
-    as found when any of its terms is, weighted by its rarest term's idf.
+    `weighted.groups`: the question's words, each as its terms (rag.index.analysis.Analyzer.query_groups); a
+    word counts as found when any of its terms is, weighted by its rarest term's idf (and its weight).
     """
+    groups = weighted.groups
     if not hits:
         return SupportSignals.empty(len(groups))
-    terms = list(dict.fromkeys(t for group in groups for t in group))
+    terms = weighted.terms
     titles = snapshot.titles if snapshot.titles is not None and snapshot.title_weight > 0 else None
     return signals_from_statistics(
         groups, [s for _, s in hits], snapshot.term_sets[hits[0][0]],
         {t: snapshot.engine.idf(t) for t in terms}, snapshot.engine.idf(""),  # "" is never a term: df = 0
         {t: titles.idf(t) for t in terms} if titles is not None else None,
-        snapshot.k1, snapshot.title_weight, model)
+        snapshot.k1, snapshot.title_weight, model, weighted.weights)
 
 
 def signals_from_statistics(
     groups: Sequence[Sequence[str]], scores: Sequence[float], present: frozenset[str], idf: Mapping[str, float],
     unseen: float, title_idf: Mapping[str, float] | None, k1: float, title_weight: float, model: SupportModel,
+    term_weights: Mapping[str, float] | None = None,
 ) -> SupportSignals:
     """The support signals from corpus statistics, wherever they come from (an in-memory snapshot, or a
     search server: rag.index.opensearch). `scores`: the best scores, best first; `present`: the terms of
     the top passage; `idf`: each query term's body idf; `unseen`: the idf of a term no document holds;
-    `title_idf`: the same for the title field (None: not scored)."""
+    `title_idf`: the same for the title field (None: not scored); `term_weights`: each term's weight in
+    the scores (QueryTerms; None: all 1), which every signal counts the same way."""
     if not scores:
         return SupportSignals.empty(len(groups))
+    weight = term_weights or {}
     top_score = scores[0]
     second = scores[1] if len(scores) > 1 else 0.0
-    weights = [max(idf[t] for t in group) for group in groups]
+    shares = [weight.get(group[0], 1.0) for group in groups]
+    weights = [max(idf[t] for t in group) * share for group, share in zip(groups, shares)]
     total_weight = sum(weights)
     found = [any(t in present for t in group) for group in groups]
     known = sum(w for w, group in zip(weights, groups) if any(idf[t] < unseen - 1e-9 for t in group))
     # Every term at saturation (tf -> inf gives tf·(k1+1)/(tf+norm) -> k1+1), in both fields.
-    max_score = (k1 + 1) * sum(idf.values())
+    max_score = (k1 + 1) * sum(v * weight.get(t, 1.0) for t, v in idf.items())
     if title_idf is not None:
-        max_score += title_weight * (k1 + 1) * sum(title_idf.values())
-    coverage = sum(found) / len(groups) if groups else 0.0
+        max_score += title_weight * (k1 + 1) * sum(v * weight.get(t, 1.0) for t, v in title_idf.items())
+    coverage = sum(s for s, f in zip(shares, found) if f) / sum(shares) if groups else 0.0
     weighted = sum(w for w, f in zip(weights, found) if f) / total_weight if total_weight > 0 else 0.0
     # Typicality reads each word in the form the corpus has most (a word's other-language or prefix forms
     # are often rarer or absent).

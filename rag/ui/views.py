@@ -17,6 +17,7 @@ from rag.chat import columns as compare_columns
 from rag.chat import progress
 from rag.chat.batching import TokenBatcher
 from rag.chat.feedback import answer_metadata
+from rag.index.search import EARLIER_WEIGHT
 from rag.runtime import Services
 from rag.types import (
     Answer,
@@ -462,8 +463,12 @@ def retrieval_summary(event: Retrieved) -> str:
         "support: not judged, you chose the documents (attached or pasted)" if event.chosen else
         f"support {s.support:.0%} (estimated chance the documents answer this question; "
         f"{md.plain(event.result.calibration or 'shipped prior')})")
-    lines = [
-        f"query: {md.code(repr(event.query))}",
+    lines = [f"query: {md.code(repr(event.query))}"]
+    if event.earlier:  # a follow-up: says so, and with what
+        what = "the previous questions, their" if "\n" in event.earlier else "the previous question, its"
+        lines.append(f"a follow-up: searched with {what} words at {EARLIER_WEIGHT:.0%} weight: "
+                     f"{md.code(repr(event.earlier))}")
+    lines += [
         support,
         f"top score {s.top_score:.2f} ({s.normalized_top:.0%} of the highest possible), margin {s.margin:.2f}, "
         f"coverage {s.coverage:.0%} (idf-weighted {s.weighted_coverage:.0%}) of {s.query_terms} terms",

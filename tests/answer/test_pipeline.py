@@ -177,9 +177,10 @@ async def test_follow_up_questions_retrieve_with_the_previous_question() -> None
     history = [Turn("Which port does Ollama use?", "Port 11434 [1].")]
     events, _ = await _run(pipeline, "and how fast is it?", history=history)
     retrieved = next(e for e in events if isinstance(e, Retrieved))
-    assert retrieved.query == "Which port does Ollama use?\nand how fast is it?"
-    _, _ = await _run(pipeline, "What does the escalation policy look at first?", history=history)
-    assert search.queries[-1] == "What does the escalation policy look at first?"
+    assert (retrieved.query, retrieved.earlier) == ("and how fast is it?", "Which port does Ollama use?")
+    assert (search.queries[-1], search.earlier[-1]) == ("and how fast is it?", "Which port does Ollama use?")
+    _, _ = await _run(pipeline, "What is BM25?", history=history)  # short, and new: searched alone
+    assert (search.queries[-1], search.earlier[-1]) == ("What is BM25?", "")
 
 
 async def test_prompt_carries_history_and_numbered_sources() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.answer.prompt import SYSTEM_PROMPT, Turn, build_prompt, retrieval_query
+from rag.answer.prompt import SYSTEM_PROMPT, Turn, build_prompt
 from rag.llm.tokens import get_tokenizer
 from tests.fakes.pipeline import passages
 
@@ -42,29 +42,6 @@ def test_history_fills_what_is_left_newest_first() -> None:
 
 def test_no_sources_says_so() -> None:
     assert "Sources: none were found" in build_prompt("q", (), [], TOK, 4000).messages[-1]["content"]
-
-
-@pytest.mark.parametrize(
-    ("question", "follow_up"),
-    [
-        ("and how fast is it?", True),
-        ("What about LM Studio?", True),
-        ("Is that the default?", True),
-        ("speed?", True),
-        ("Which port does LM Studio use by default?", False),
-        ("How does the escalation policy decide?", False),
-        # Other scripts: whole words with their vowel signs, Chinese by characters.
-        ("Chainlit रिक्त दिसत असेल तर काय करावे?", False),
-        ("ಮಾದರಿ ಲೋಡ್ ಆದ ತಕ್ಷಣ ವಿಳಂಬ ಹೆಚ್ಚಿದ್ದರೆ ಏನು ಮಾಡಬೇಕು?", False),
-        ("如何在本地运行模型？", False),
-        ("速度呢？", True),
-    ],
-)
-def test_follow_up_detection(question: str, follow_up: bool) -> None:
-    history = [Turn("Which port does Ollama use?", "11434 [1].")]
-    query = retrieval_query(question, history)
-    assert (query != question) is follow_up
-    assert retrieval_query(question, []) == question
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,17 @@ def test_follow_up_question_retrieves_with_the_previous_one(page, stack: Stack) 
     ask(page, "and what about LM Studio?")
     page.get_by_text(re.compile(r"retrieve · support \d+% · \d+ ms")).last.click()
     page.wait_for_function("() => document.body.innerText.includes(\"query: '\")", timeout=10_000)
-    assert "query: 'Which port does Ollama use?\\nand what about LM Studio?'" in page.inner_text("body")
+    body = page.inner_text("body")
+    assert "query: 'and what about LM Studio?'" in body
+    assert "a follow-up: searched with the previous question, its words at 50% weight: 'Which port does Ollama use?'" in body
     assert "servers/lm-studio.md" in page.locator(".sources-list").last.inner_text()
+    # A short question with a subject of its own is new: searched alone, answered about itself (issue 26).
+    ask(page, "What is BM25?")
+    page.get_by_text(re.compile(r"retrieve · support \d+% · \d+ ms")).last.click()
+    page.wait_for_function("() => document.body.innerText.includes(\"query: 'What is BM25?'\")", timeout=10_000)
+    assert "a follow-up: searched with" not in page.inner_text("body")  # (the earlier answer's steps are closed)
+    sources = page.locator(".sources-list").last.inner_text()
+    assert "retrieval-bm25.md" in sources and "servers/ollama.md" not in sources and "lm-studio" not in sources
 
 
 def test_escalation_is_visible_with_its_reason(page, stack: Stack) -> None:

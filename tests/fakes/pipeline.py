@@ -43,11 +43,13 @@ class FakeSearcher:
     signals: SupportSignals = STRONG
     ms: float = 8.0
     queries: list[str] = field(default_factory=list)
+    earlier: list[str] = field(default_factory=list)  # the previous question each query was searched with
 
     sources_asked: list[frozenset[str] | None] = field(default_factory=list)
 
-    async def search(self, query: str, k: int, sources: frozenset[str] | None = None) -> SearchResult:
+    async def search(self, query: str, k: int, sources: frozenset[str] | None = None, earlier: str = "") -> SearchResult:
         self.queries.append(query)
+        self.earlier.append(earlier)
         self.sources_asked.append(sources)
         self.clock.advance_ms(self.ms)
         found = self.found if sources is None else tuple(p for p in self.found if p.chunk.source in sources)

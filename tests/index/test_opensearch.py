@@ -65,6 +65,22 @@ def test_the_bundled_corpus_scores_as_the_local_engines(corpus: Path, opensearch
         assert theirs.passages[0].chunk == ours.passages[0].chunk  # text and provenance come back whole
 
 
+def test_a_follow_up_is_weighted_as_locally(corpus: Path, opensearch_url: str) -> None:
+    """The previous question's words boosted down to EARLIER_WEIGHT on the server, as the local sum does."""
+    remote = build_retriever(_settings(corpus, opensearch_url, _index_name()))
+    remote.warm_up()
+    local = build_retriever(Settings(corpus_dir=corpus, engine="bm25s", data_dir=corpus.parent / "local", _env_file=None))
+    local.warm_up()
+    for previous, question in [("Which port does Ollama use?", "and how fast is it?"),
+                               ("How do I upload a PDF?", "Is there a size limit for them?"),
+                               ("Which port does Ollama use?", "What about LM Studio?")]:
+        theirs, ours = remote.index.search(question, 5, None, previous), local.index.search(question, 5, None, previous)
+        assert _ranked(theirs)[:1] == _ranked(ours)[:1], question
+        assert theirs.passages[0].score == pytest.approx(ours.passages[0].score, rel=0.02), question
+        assert abs(theirs.signals.support - ours.signals.support) <= 0.02, question
+        assert theirs.analysed_terms == ours.analysed_terms
+
+
 def test_attached_documents_are_searched_on_their_own_as_locally(corpus: Path, opensearch_url: str) -> None:
     remote = build_retriever(_settings(corpus, opensearch_url, _index_name()))
     remote.warm_up()

@@ -1,0 +1,242 @@
+"""Is a question a follow-up to the previous one? And what to retrieve with when it is.
+
+A follow-up ("and how fast is it?", "what about LM Studio?", "speed?") names its subject only through the
+conversation, so BM25 on its words alone finds nothing useful; a new question ("What is BM25?") searched
+together with the previous one answers the previous one. The reading is linguistic, in the languages the
+app analyses, and needs no corpus:
+
+1. A question that refers back is a follow-up: it starts with a connective ("and", "what about", "et",
+   "und", "y", "还有", "और") or holds a pronoun or demonstrative ("it", "that", "ça", "die", "eso",
+   "exportarlo", "它", "यह"), after the impersonal phrases that only look like one are removed ("is
+   there", "is it possible", "gibt es", "y a-t-il"); unless, for a pronoun, the question is LONG enough
+   to say itself what the pronoun stands for.
+2. A question that names its own subject is new: "What is X?" / "Qu'est-ce que X ?" / "什么是 X" with a
+   subject word, or two subject words that share nothing with the previous question, or three or more.
+3. What is left is short and subject-less ("why?", "can you give an example?") or continues the previous
+   question's subject ("how do I change the port?" after a question on ports): a follow-up.
+
+Measured on rag/data/follow_ups.jsonl (164 pairs in eight languages, 70 of them written blind to these
+rules) and on benchmark queries that must all read as new (BENCHMARKS.md, "Follow-up questions").
+A follow-up is retrieved with its own words at full weight and the previous question's at
+`rag.index.search.EARLIER_WEIGHT`, so "and how fast is it?" finds passages on speed, not the previous answer's again,
+and a new question misread as a follow-up still finds its own subject first.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import regex
+from bm25s import stopwords as bm25s_stopwords
+
+from rag.answer.prompt import Turn
+from rag.index.analysis import QUESTION_WORDS
+from rag.index.languages import STEMMERS, profile
+
+# Phrases that look like a reference back and are not: "is there a dark mode?", "is it possible to...",
+# "how long does it take", "gibt es", "y a-t-il", "il faut", "es posible". Removed before looking for one.
+_IMPERSONAL = regex.compile(
+    r"\b(?:is|are|was|were|will)\s+there\b|\bthere\s+(?:is|are|was|were)\b"
+    r"|\b(?:is|was|would)\s+it\s+(?:possible|ok|okay|safe|better|worth|true|normal|necessary|hard|easy|a good idea)\b"
+    r"|\bit\s+(?:is|'s)\s+(?:possible|necessary)\b|\bdoes\s+it\s+take\b|\bit\s+takes\b"
+    r"|\by\s*a[\s-]+t[\s-]+il\b|\bil\s+y\s+a\b|\bil\s+faut\b|\best[\s-]+il\s+possible\b|\bfaut[\s-]+il\b"
+    r"|\bgibt\s+es\b|\bes\s+gibt\b|\bist\s+es\s+möglich\b|\bes\s+posible\b",
+    regex.IGNORECASE,
+)
+
+# A question that starts by continuing the previous one.
+_CONNECTIVE = regex.compile(
+    r"^\s*[¿¡(\"'«]*\s*(?:"
+    r"and|also|but|so|then|plus|or|even|same|what\s+about|how\s+about|what\s+if|what\s+else|how\s+so"
+    r"|et|mais|alors|aussi|puis|ou|quid|pareil|même"
+    r"|und|aber|auch|dann|oder|sonst|was\s+ist\s+mit|wie\s+steht\s+es\s+mit|und\s+wenn"
+    r"|y|e|pero|también|entonces|qué\s+tal|y\s+si"
+    r"|ma|anche|quindi|oppure|e\s+se"
+    r"|mas|também|então"
+    r")(?![\p{L}\p{M}])"
+    r"|^\s*(?:还有|那么|那|而且|另外|并且|那如果)"
+    r"|^\s*(?:और|तो|लेकिन|पर|फिर|आणि|मग|पण)(?![\p{L}\p{M}])",
+    regex.IGNORECASE,
+)
+# Chinese asks "and X?" with a final 呢 ("速度呢？", "LM Studio 呢？").
+_FINAL_NE = regex.compile(r"呢\s*[?？]?\s*$")
+
+# Pronouns and demonstratives that stand for something said before. German "das"/"dies" only before a
+# lowercase word or the end (before a capitalised noun they are articles: "das Modell"). Not "es": German
+# "it", but Spanish "is" ("¿Qué es BM25?"); a German question with "es" and one subject word is short
+# enough to be read as a follow-up anyway.
+_REFERENCE_WORDS = frozenset(
+    "it its itself they them their theirs this that these those there he she him her his one ones "  # en
+    "il elle ils elles ça cela ceci celui celle ceux celles lui leur leurs "  # fr
+    "er ihn ihm dort dafür damit dabei davon dazu darauf darüber daran dessen deren diese dieser dieses diesen "  # de
+    "eso esto ello ese esa esos esas este esta estos estas él ella ellos ellas su sus allí ahí "  # es
+    "esso essa questo questa quello quella lì "  # it
+    "isso isto ele ela eles elas aquilo "  # pt
+    "यह वह ये वे इसका उसका इसकी उसकी इसके उसके इसे उसे इसमें उसमें इसको उसको इससे उससे इन्हें उन्हें इनको उनको "
+    "इनका उनका इनकी उनकी इनके उनके इनसे उनसे इनमें उनमें "  # hi
+    "हे ते त्याचा त्याची त्याचे याचा याची याचे त्यात यात".split()  # mr
+)
+_CJK_REFERENCE = regex.compile(r"[它其]|这个|那个|这些|那些|这样|那样|他们|它们")
+_GERMAN_DEMONSTRATIVE = regex.compile(
+    r"(?<!^)\b(?:das|dies|die|den|dem)\b(?=\s*(?:$|[?!.,;:]|\s+(?:[a-zäöüß]|der\b|die\b|das\b|ein)))")
+# Pronouns that are not a word of their own: French "c'est" (it is), inversions ("coûte-t-il") and object
+# pronouns after a modal ("peut-on la congeler", "je peux le modifier"); Spanish, Italian and Portuguese
+# pronouns on an infinitive ("exportarlo", "congelarla", "farlo") or before a modal ("lo puedo"); "the
+# same" in any of its forms.
+_BOUND_REFERENCE = regex.compile(
+    r"\bc['’](?:est|était|etait)\b|\w-(?:t-)?(?:il|elle|ils|elles)\b"
+    r"|(?:-(?:on|je|tu|nous|vous)|\b(?:peux|peut|pouvez|pouvons|peuvent|puis|dois|doit|devez|veux|veut|voulez|faut))"
+    r"\s+(?:la|le|les|l['’]|en|y|lui|leur)\b"
+    r"|\b\p{L}{2,}(?:ar|er|ir|ár|ér|ír)(?:lo|la|los|las|li|le|ne|-lo|-la|-los|-las)\b"
+    r"|\b(?:lo|la|los|las|li)\s+(?:puedo|puede|puedes|pueden|podemos|debo|debe|tengo|necesito|posso|può|puoi|devo|deve)\b"
+    r"|\b(?:the\s+same|le\s+même|la\s+même|les\s+mêmes|das\s+gleiche|dasselbe|lo\s+mismo|el\s+mismo|la\s+misma"
+    r"|lo\s+stesso|la\s+stessa|o\s+mesmo|a\s+mesma)\b",
+    regex.IGNORECASE,
+)
+
+# "What is X?", "Define X", "Qu'est-ce que X ?", "Was ist X?", "¿Qué es X?", "什么是X", "X是什么", "X क्या है":
+# a question that names what it asks about.
+_DEFINITION = regex.compile(
+    r"^\s*[¿¡]?\s*(?:what\s+(?:is|are|'s|was|were|does)|what's|whats|who\s+(?:is|are|makes|develops|wrote|made)"
+    r"|define|explain|describe|summari[sz]e|tell\s+me\s+about"
+    r"|qu['’]est[\s-]+ce\s+(?:que|qu['’])|c['’]est\s+quoi|que\s+(?:signifie|veut\s+dire)|expliquez?|décris"
+    r"|was\s+(?:ist|sind|bedeutet|macht)|wer\s+(?:ist|entwickelt)|erkläre?|beschreibe?"
+    r"|qu[ée]\s+(?:es|son|significa|hace)|qui[ée]n\s+(?:es|desarrolla)|explica|describe"
+    r"|cos['’]è|che\s+cos['’]è|o\s+que\s+é)\b"
+    r"|^\s*什么是|是什么\s*[?？]?\s*$|क्या\s+है\s*[?？]?\s*$|काय\s+आहे\s*[?？]?\s*$",
+    regex.IGNORECASE,
+)
+
+# Words that ask for more of the same rather than name a subject: "can you give an example?", "tell me
+# more", "explain more simply".
+_ELABORATION = frozenset(
+    "example examples instance more details detail detailed elaborate else simpler simply briefly shorter longer "
+    "clarify mean meaning again why exactly give show continue go on "
+    "exemple exemples détails détail encore pourquoi précisément donner donne donnez montrer "
+    "beispiel beispiele mehr genauer details warum weiter geben gib zeigen "
+    "ejemplo ejemplos más detalles detalle por qué exactamente dar dame mostrar "
+    "esempio perché dettagli dare dammi mostrare exemplo porquê dar mostrar".split()
+)
+
+# Words, names with dots and hyphens kept whole ("llama.cpp", "gpt-oss-20b"); an apostrophe splits, so
+# elided pronouns are seen ("qu'elle", "it's"); a French inverted pronoun is cut off ("peut-on").
+_WORD = regex.compile(r"[\p{L}\p{N}\p{M}_]+(?:[.-][\p{L}\p{N}\p{M}_]+)*")
+_INVERSION = regex.compile(r"-(?:t-)?(?:on|je|tu|il|elle|nous|vous|ils|elles|ce)$", regex.IGNORECASE)
+_CJK_RUN = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]+")
+# Characters that phrase a Chinese or Japanese question rather than name its subject.
+_CJK_FUNCTION = regex.compile(r"什么|怎么|如何|哪个|哪些|为什么|是否|可以|使用|吗|呢|吧|的|了|是|在|有|和|与|我|你|请|用|个|么")
+
+
+# Question words and modal verbs the stopword lists lack ("combien", "warum", "peux", "può"): they phrase
+# the question, as "how" and "can" do.
+_OTHER_QUESTION_WORDS = frozenset(
+    "comment combien pourquoi quand où quel quelle quels quelles lequel laquelle lesquels "
+    "peux peut pouvez pouvons peuvent puis dois doit devez doivent faut faire fait "
+    "wie warum wann wo welche welcher welches welchen wieviel wozu woher wohin "
+    "kann kannst können könnte muss musst müssen soll sollte darf machen "
+    "cómo cuándo dónde cuál cuáles cuánto cuánta cuántos qué quién "
+    "puedo puede puedes pueden podemos debo debe deben hacer "
+    "come quando dove quale quali quanto perché chi posso può puoi possono devo deve fare senza "
+    "como quando onde qual quais quanto pode podem devo deve fazer".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _function_words() -> frozenset[str]:
+    """Every analysed language's stopwords, and the words that phrase a question: a short question's
+    language is often undecidable ("Ist es schnell?"), and a word that is a function word anywhere is
+    seldom a subject anywhere."""
+    words: set[str] = set(QUESTION_WORDS) | set(bm25s_stopwords.STOPWORDS_EN_PLUS) | _OTHER_QUESTION_WORDS
+    for code in STEMMERS:
+        words |= profile(code).stopwords
+    return frozenset(words)
+
+
+def _text(question: str) -> str:
+    return unicodedata.normalize("NFKC", question).strip()
+
+
+def subject_words(question: str) -> list[str]:
+    """The words of `question` that name what it is about: not function, question or elaboration words,
+    nor pronouns; a run of Chinese or Japanese counts by its characters left after function characters,
+    one word per two."""
+    text = _text(question)
+    out: list[str] = []
+    function = _function_words()
+    for run in _CJK_RUN.findall(text):
+        rest = _CJK_FUNCTION.sub("", _CJK_REFERENCE.sub("", run))
+        out += [rest[i:i + 2] for i in range(0, len(rest) - 1, 2)]
+    for word in _WORD.findall(_CJK_RUN.sub(" ", text)):
+        w = _INVERSION.sub("", word.lower())
+        if (w in function or w in _ELABORATION or w in _REFERENCE_WORDS or len(w) < 2) and not any(c.isdigit() for c in w):
+            continue
+        out.append(w)
+    return list(dict.fromkeys(out))
+
+
+def refers_back(question: str) -> bool:
+    """Does the question point at what was said before (a connective, a pronoun, a demonstrative)?"""
+    return _reference(question) is not None
+
+
+def _reference(question: str) -> str | None:
+    """How the question refers back: "connective" (it continues the previous one), "pronoun", or None."""
+    text = _IMPERSONAL.sub(" ", _text(question))
+    if _CONNECTIVE.search(text) or _FINAL_NE.search(text):
+        return "connective"
+    if _CJK_REFERENCE.search(text) or _BOUND_REFERENCE.search(text):
+        return "pronoun"
+    # German articles look like pronouns in text typed all lowercase ("wie funktioniert die eskalation"):
+    # only read in a question typed with capitals.
+    if _GERMAN_DEMONSTRATIVE.search(text) and regex.match(r"\P{L}*\p{Lu}", text):
+        return "pronoun"
+    if any(w.lower() in _REFERENCE_WORDS for w in _WORD.findall(text)):
+        return "pronoun"
+    return None
+
+
+def _stems(words: Iterable[str]) -> set[str]:
+    """Crude stems for the shared-word test: the first five letters (ports/port, escalated/escalation)."""
+    return {w[:5] for w in words}
+
+
+# A question with this many subject words is read as new even with a pronoun in it ("I uploaded a file
+# with tables in it, but when I ask about those tables...").
+LONG = 5
+
+
+def is_follow_up(question: str, previous: str) -> bool:
+    """Whether `question`, asked after `previous`, needs it to be understood (see the module's docstring)."""
+    reference = _reference(question)
+    own = subject_words(question)
+    if reference == "pronoun" and len(own) >= LONG:
+        return False  # a question this long says what its pronouns stand for
+    if reference is not None:
+        return True
+    if own and _DEFINITION.search(_text(question)):
+        return False
+    shared = bool(_stems(own) & _stems(subject_words(previous)))
+    if len(own) >= 3 or (len(own) == 2 and not shared):
+        return False
+    return True
+
+
+# How many earlier questions a chain of follow-ups carries ("Which port does Ollama use?" → "What about
+# LM Studio?" → "And vLLM?": the last needs the first's "port").
+CHAIN = 3
+
+
+def retrieval_query(question: str, history: Sequence[Turn]) -> tuple[str, str]:
+    """What to retrieve with: the question, and what it follows ("" when it is new): the previous question,
+    and the ones before it while each was itself a follow-up (up to CHAIN). The search weighs their words
+    below the question's own."""
+    if not history or not is_follow_up(question, history[-1].question):
+        return question, ""
+    chain = [history[-1].question]
+    for i in range(len(history) - 1, 0, -1):
+        if len(chain) == CHAIN or not is_follow_up(history[i].question, history[i - 1].question):
+            break
+        chain.insert(0, history[i - 1].question)
+    return question, "\n".join(chain)
