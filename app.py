@@ -30,6 +30,7 @@ from rag.ui import documents, greeting, pasting, reports, state
 from rag.ui.answering import respond
 from rag.ui.datalayer import HistoryLayer
 from rag.ui.server import (
+    live_feeds,
     local_page_only,
     others_conversations_are_not_found,
     own_files_folder,
@@ -72,6 +73,7 @@ async def startup() -> None:
     others_conversations_are_not_found()
     quiet_stop()
     readable_sign_in_errors()
+    live_feeds()
     svc = build_services(settings, own_port=int(os.environ.get("CHAINLIT_PORT", "8000")))
     svc.history = history
     try:

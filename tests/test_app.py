@@ -334,7 +334,14 @@ async def test_side_by_side_fills_both_columns_and_records_stats(app_module: Mod
     await app_module.settings_changed({"mode": "compare"})
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     assert {r["model"] for r in server.requests} == {"phi-4-mini", "gpt-oss-20b"}
-    final = _elements(context, "Compare")[-1]["props"]["columns"]
+    sent = _elements(context, "Compare")
+    # Out with the bubble before any model answered, then once more at the end: while the models stream,
+    # the columns go through the answer's live feed, not as element updates (issue 25).
+    assert len(sent) == 2 and sent[0]["props"]["columns"] == [] and sent[0]["props"]["live"]
+    assert sent[-1]["props"]["live"] is None
+    from rag.ui.live import FEEDS
+    assert FEEDS.get(sent[0]["props"]["live"]) is None  # closed with the answer
+    final = sent[-1]["props"]["columns"]
     assert [c["alias"] for c in final] == ["phi-4-mini", "gpt-oss-20b"]
     assert final[0]["text"].startswith("Ollama listens") and final[1]["text"] == "Port 11434 [1]."
     assert final[1]["reasoning"] == "Think." and "Think." not in final[1]["text"]

@@ -2,7 +2,7 @@
 // Props (set from app.py): question, columns: [{alias, model_id, status, text, reasoning, error,
 // ttft_ms, total_ms, tokens, tok_s (null when too few tokens to mean anything), cost, estimated, cited}].
 // Text is rendered as plain text. Columns sit side by side from 2 × 300 px and stack on narrower screens.
-import { memo } from "react";
+import { memo, useEffect, useState } from "react";
 
 function fmtMs(ms) {
   if (ms === null || ms === undefined) return "–";
@@ -59,12 +59,28 @@ function ColumnView({ column }) {
 // (every question does), and a new component each time would remount every Compare element of the
 // conversation, closing what the user opened and costing each answer more than the last (issue 25).
 // The element below hands it this element's props, the same object until they change, so memo skips it.
-const Compare = window.__ragCompare || (window.__ragCompare = memo(function Compare({ p: props }) {
-  const columns = props.columns || [];
+// While the answer streams, props.live names its feed (rag/ui/live.py): the columns come through it and
+// re-render this element only (an update of the element's props re-renders every message of the chat).
+// At the end the feed says "end" and the props carry the final columns.
+const Compare = window.__ragCompare || (window.__ragCompare = memo(function Compare({ p: props, api }) {
+  const [streamed, setStreamed] = useState(null);
+  useEffect(() => {
+    if (!props.live || typeof EventSource === "undefined") return undefined;
+    const base = ((api && api.httpEndpoint) || window.location.origin + "/").replace(/\/$/, "");
+    const source = new EventSource(base + "/live/" + encodeURIComponent(props.live));
+    source.onmessage = (event) => {
+      try { setStreamed(JSON.parse(event.data)); } catch (e) { /* a torn message: the next one follows */ }
+    };
+    source.addEventListener("end", () => source.close());
+    source.onerror = () => source.close();  // e.g. another app process: the final props still come
+    return () => source.close();
+  }, [props.live]);
+  const shown = props.live && streamed ? streamed : props;
+  const columns = shown.columns || [];
   return (
     <div className="compare-view" style={{ display: "flex", flexDirection: "column", gap: 8, width: "100%" }}>
       <div className="text-xs text-muted-foreground">
-        Same question, same {props.sources || 0} sources, both models at once. * = token count estimated with tiktoken.
+        Same question, same {shown.sources || 0} sources, both models at once. * = token count estimated with tiktoken.
       </div>
       <div style={{ display: "flex", flexWrap: "wrap", gap: 12, width: "100%" }}>
         {columns.map((column) => <ColumnView key={column.alias} column={column} />)}
@@ -73,4 +89,4 @@ const Compare = window.__ragCompare || (window.__ragCompare = memo(function Comp
   );
 }));
 
-export default <Compare p={props} />;
+export default <Compare p={props} api={apiClient} />;

@@ -170,3 +170,23 @@ def readable_sign_in_errors() -> None:
 
     readable.readable = True  # type: ignore[attr-defined]
     app.middleware_stack = readable
+
+
+def live_feeds() -> None:
+    """`GET /live/<token>`: an answer's side-by-side columns as server-sent events (rag.ui.live). Put
+    before Chainlit's catch-all route, which would otherwise answer it with the page."""
+    from chainlit.server import app
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    from rag.ui.live import FEEDS
+
+    if any(getattr(r, "path", None) == FEEDS.PATH + "{token}" for r in app.router.routes):
+        return
+
+    async def live(request: Request) -> StreamingResponse:
+        return StreamingResponse(FEEDS.events(str(request.path_params["token"])), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    app.router.routes.insert(0, Route(FEEDS.PATH + "{token}", live, methods=["GET"]))

@@ -33,6 +33,7 @@ from rag.types import (
     StageFinished,
     TokenDelta,
 )
+from rag.ui.live import FEEDS
 from rag.units import format_ms
 
 
@@ -75,6 +76,7 @@ class AnswerView:
         self.group: cl.Step | None = None  # the step the stage steps are nested in, sent with the first one
         self.timings: list[str] = []  # each stage's time, for the group's title once the answer ends
         self.live = False  # False: steps and the bubble's status wait in `held` for `release()`
+        self.bubble_sent = False  # the message is on the page (sent, or streamed into)
         self.held: list[cl.Step] = []
         self.sending = asyncio.Lock()  # a step is never sent before the step or message it is nested in
         self.holding = asyncio.get_running_loop().call_later(self.HOLD_S, self._release_soon)
@@ -113,8 +115,9 @@ class AnswerView:
                 return
             self.live = True
             self.holding.cancel()
-            if not self.message.streaming:
+            if not self.message.streaming and not self.bubble_sent:
                 await self.message.send()  # the bubble with the status line, if a model is being waited for
+                self.bubble_sent = True
             for step in self.held:
                 await step.send()
             self.held.clear()
@@ -345,44 +348,50 @@ HOLDABLE = (Retrieved, StageFinished, ModelStarted, TokenDelta, ReasoningDelta) 
 
 
 class CompareView(AnswerView):
-    """Renders a side-by-side comparison: one custom element with two columns, updated a few times a second."""
+    """Renders a side-by-side comparison: one custom element with two columns.
+
+    The bubble with the element goes out with the answer's first event, before the models answer: an
+    element's arrival re-renders every message of the chat (and its code is fetched once per element), so
+    it is done while the models are asked, not when their first text is due. While they stream, the
+    columns change through a live feed (rag.ui.live), which re-renders the element only; its props are
+    updated once, at the end, for a reload or a reopened conversation to show the final columns.
+    """
 
     def __init__(self, message: cl.Message, services: Services) -> None:
         super().__init__(message, services)
         self.columns: compare_columns.Columns = {}
-        self.element = cl.CustomElement(name="Compare", props={"columns": [], "sources": 0}, display="inline")
-        # Each element update writes a file and re-renders the element: 4 per second is smooth enough.
-        self.batcher = TokenBatcher(self._refresh, interval=0.25)
+        self.feed = FEEDS.open()
+        self.element = cl.CustomElement(name="Compare", props={"columns": [], "sources": 0, "live": self.feed.token},
+                                        display="inline")
+        # A feed update costs the page one element's render: 20 a second are smooth and cheap.
+        self.batcher = TokenBatcher(self._refresh, interval=0.05)
         self.shown = False
 
     async def _refresh(self, _: str = "") -> None:
-        self.element.props = {**self.element.props, "columns": compare_columns.props(self.columns)}
-        if not self.live:
-            return  # the columns go out with the message when it is released
-        if not self.shown:
-            self.shown = True
-            self._columns_in_bubble()
-            await self.message.update()
-        else:
-            await self.element.update()
+        self.feed.publish({**self.element.props, "columns": compare_columns.props(self.columns)})
 
-    def _columns_in_bubble(self) -> None:
+    async def _show_columns(self) -> None:
+        """The bubble with the (empty) columns, sent now; the steps stay held (see AnswerView)."""
+        if self.shown:
+            return
+        self.shown = True
         self.message.content = "**Side by side**: phi-4-mini and gpt-oss-20b on the same question and sources."
         self.message.elements = elements(self.element)
+        async with self.sending:
+            await self.message.send()
+            self.bubble_sent = True
 
-    async def release(self) -> None:
-        """The message goes out with the columns in it: one update fewer before the first text."""
-        if not self.live and not self.shown:
-            self.shown = True
-            self.element.props = {**self.element.props, "columns": compare_columns.props(self.columns)}
-            self._columns_in_bubble()
-        await super().release()
-
+    async def _final(self, props: dict[str, object]) -> None:
+        """The element's own props, final, and the feed closed (the page goes back to the props)."""
+        await self.batcher.close()
+        self.element.props = {**props, "live": None}
+        FEEDS.close(self.feed)
     async def _begin_waiting(self, role: str) -> None:
         """Each column shows its own status; the bubble holds the columns, not a status line."""
 
     async def on(self, event: object) -> None:
         """Model events go to their column; the rest as in a single answer."""
+        await self._show_columns()
         if not isinstance(event, HOLDABLE):
             await self.release()
         if isinstance(event, Retrieved):
@@ -393,10 +402,10 @@ class CompareView(AnswerView):
             await self._start_model(event)
             await self._refresh()
         elif isinstance(event, (TokenDelta, ReasoningDelta)):
+            self.batcher.add(event.text)
             if not self.live:
-                await self.release()  # the first text: the columns are on screen with it
-            else:
-                self.batcher.add(event.text)
+                await self.batcher.drain()  # the first text: in its column now, the held steps after it
+                await self.release()
             await self._track(event)
         elif isinstance(event, ModelFinished):
             await self._model_finished(event.role, event.generation, event.cost_usd)
@@ -409,9 +418,8 @@ class CompareView(AnswerView):
             await super().on(event)
 
     async def _comparison(self, result: Comparison) -> None:
-        await self.batcher.close()
         self.columns = compare_columns.finished(result)
-        self.element.props = {"columns": compare_columns.props(self.columns), "sources": len(result.sources)}
+        await self._final({"columns": compare_columns.props(self.columns), "sources": len(result.sources)})
         lines = ["**Side by side**: " + " vs ".join(f"{c.alias}" for c in result.columns) + ", same question and sources."]
         total_cost = sum(c.cost_usd for c in result.columns)
         lines.append(f"\n*side by side · both models · ${total_cost:.6f} (hypothetical) · {format_ms(result.timings_ms.get('total', 0.0))} total*")
@@ -425,13 +433,19 @@ class CompareView(AnswerView):
 
     async def stopped(self) -> None:
         """The user pressed stop: the columns stay as they are, marked."""
+        await self._show_columns()
         await self.release()
-        await self.batcher.close()
         self.columns = compare_columns.stopped(self.columns)
-        self.element.props = {**self.element.props, "columns": compare_columns.props(self.columns)}
+        await self._final({**self.element.props, "columns": compare_columns.props(self.columns)})
         self.message.content = (self.message.content or "") + "\n\n*(stopped)*"
         await self.message.update()
         await self.close_group("stopped")
+
+    async def failed(self, text: str) -> None:
+        """Answering failed: the columns keep what they showed, the bubble says why."""
+        await self._show_columns()
+        await self._final({**self.element.props, "columns": compare_columns.props(self.columns)})
+        await super().failed(text)
 
 
 async def collapse(step: cl.Step) -> None:
