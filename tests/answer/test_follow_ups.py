@@ -20,6 +20,8 @@ def test_the_shipped_pair_set_is_read_right() -> None:
     assert report.right.rate >= 0.95, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
     assert report.by_split["held-out"].rate >= 0.95, report.wrong  # the rules were written on "dev" only
+    # Written blind to the rules by other authors (first read: 84% each; BENCHMARKS.md).
+    assert report.by_split["blind-1"].rate >= 0.9 and report.by_split["blind-2"].rate >= 0.9, report.wrong
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,12 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         ("Muss ich die vorher starten?", True),
         ("wie funktioniert die eskalation im chat?", False),  # all lowercase: "die" is an article
         ("I uploaded a spreadsheet with prices in it; how are spreadsheet tables split into passages?", False),
+        # "it" announcing a clause; a quoted term is what "this" points at; Italian "il" is an article;
+        # a new name in the same frame is a new question.
+        ("What does it mean when the status line says waiting?", False),
+        ("What is this 'top_k' setting for?", False),
+        ("Come si configura il server?", False),
+        ("Which port does LM Studio use?", False),
         # Other scripts.
         ("Chainlit रिक्त दिसत असेल तर काय करावे?", False),
         ("ಮಾದರಿ ಲೋಡ್ ಆದ ತಕ್ಷಣ ವಿಳಂಬ ಹೆಚ್ಚಿದ್ದರೆ ಏನು ಮಾಡಬೇಕು?", False),
