@@ -149,3 +149,62 @@
   }, true);
   document.addEventListener("input", (event) => { tooLong(event.target); }, true);
 })();
+
+// The "/" command menu (issue 26). Chainlit opens it above the composer with up to 300 px of items; on the
+// first screen, where the composer sits high, its first item went under the header, out of reach. The
+// list is given the height there is (it scrolls beyond). And a command that takes nothing after it
+// ("/docs", "/stats", "/chart", "/export") runs when chosen, instead of becoming a chip that waits for a
+// second Enter; "/paste" still waits for its text.
+(function () {
+  const RUN_AT_ONCE = new Set(["docs", "stats", "chart", "export"]);
+  function fit() {
+    const list = document.querySelector("[cmdk-list]");
+    const composer = document.getElementById("message-composer");
+    const popover = list && list.closest(".absolute");
+    if (!list || !composer || !popover) return;
+    const header = document.getElementById("header");
+    const ceiling = header ? header.getBoundingClientRect().bottom : 0;
+    const box = composer.getBoundingClientRect();
+    const spare = 12 /* the popover's margin */ + 16 /* the list's padding */ + 8;
+    const above = box.top - ceiling - spare;
+    const below = window.innerHeight - box.bottom - spare;
+    const wanted = Math.min(300, list.scrollHeight || 300);
+    // Where the whole list fits, or else where there is more room: below the composer on the first screen.
+    const under = above < wanted && below > above;
+    const parent = popover.offsetParent ? popover.offsetParent.getBoundingClientRect() : box;
+    popover.style.bottom = under ? "auto" : "";
+    popover.style.top = under ? Math.round(box.bottom - parent.top + 8) + "px" : "";  // under the whole composer
+    const height = Math.max(112, Math.min(300, Math.floor(under ? below : above))) + "px";
+    if (list.style.maxHeight !== height) list.style.maxHeight = height;
+  }
+  new MutationObserver(() => { if (document.querySelector("[cmdk-list]")) fit(); })
+    .observe(document.documentElement, { childList: true, subtree: true });
+  window.addEventListener("resize", fit);
+
+  function commandOf(item) {
+    return item ? (item.innerText || item.textContent || "").trim().split(/\s+/)[0].toLowerCase() : "";
+  }
+  function sendOnceChosen(command) {
+    if (!RUN_AT_ONCE.has(command)) return;
+    let tries = 0;
+    const attempt = () => {  // once Chainlit has turned the typed "/docs" into its chip
+      const input = document.getElementById("chat-input");
+      const submit = document.getElementById("chat-submit");
+      if (input && submit && !submit.disabled && !input.value.trim() && !document.querySelector("[cmdk-list]")) {
+        submit.click();
+      } else if (++tries < 20) {
+        setTimeout(attempt, 25);
+      }
+    };
+    setTimeout(attempt, 0);
+  }
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.target.id !== "chat-input") return;
+    if (!/^\/\S*$/.test(event.target.value.trim())) return;  // only "/docs" alone, not "/docs and more"
+    sendOnceChosen(commandOf(document.querySelector('[cmdk-item][aria-selected="true"]')));
+  }, true);
+  document.addEventListener("click", (event) => {
+    const item = event.target.closest && event.target.closest("[cmdk-list] [cmdk-item]");
+    if (item) sendOnceChosen(commandOf(item));
+  }, true);
+})();

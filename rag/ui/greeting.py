@@ -68,6 +68,17 @@ async def notice(content: str) -> None:
     await cl.Message(content=content, author="system", type="system_message").send()
 
 
+# What the app is for and where things are, before the technical part (issue 26: the greeting listed
+# endpoints and a folder and never said what to do).
+GUIDE = (
+    "**Ask about your documents.** Answers are written from them, cite them as [1], [2] (click one to read "
+    "the passage) and say which model wrote them. Add documents with the clip (PDF, Word, Markdown, text) or "
+    "paste a text with `/paste`; type `/` for the other commands (`/docs`, `/stats`, `/chart`, `/export`). "
+    "The gear holds the mode (one model, automatic escalation to the large one, or both side by side) and "
+    "the thresholds."
+)
+
+
 async def greet(services: Services) -> None:
     """Say which models answer (or how to connect one) and from which documents; with no model server
     found, watch for one in the background (the task is kept in the session as `watcher`)."""
@@ -84,7 +95,7 @@ async def greet(services: Services) -> None:
     served = sum(1 for d in documents if d.status == "ok")
     skipped = len(documents) - served
     corpus = f"{served} documents in {md.code(str(services.settings.corpus_dir))}" + (f" ({skipped} skipped: `/docs` says why)" if skipped else "")
-    await notice(f"{models_notice(resolution)}\n\nAnswering from {corpus}.{search}")
+    await notice(f"{GUIDE}\n\n{models_notice(resolution)}\n\nAnswering from {corpus}.{search}")
     if resolution.small is None and resolution.large is None:
         cl.user_session.set("watcher", asyncio.create_task(announce_when_a_server_appears(services)))
 

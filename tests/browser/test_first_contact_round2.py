@@ -179,3 +179,37 @@ def test_a_change_of_mode_is_confirmed(page, stack: Stack) -> None:
     choose_mode(page, "phi-4-mini only")
     page.get_by_text(re.compile(r"from the next question: mode phi-4-mini only \(was Auto")).first.wait_for(timeout=10_000)
     assert "small mode" in ask(page, "Which port does Ollama use?")  # and it took
+
+
+def test_the_command_menu_fits_and_a_command_without_text_runs_when_chosen(page, stack: Stack) -> None:
+    """Typing "/" on the first screen pushed the menu's first item under the header; "/docs" + Enter only
+    made a chip that waited for a second Enter. The greeting now says what the app is for."""
+    greeting = page.inner_text("body")
+    assert "Ask about your documents." in greeting and "type / for the other commands" in greeting.replace("`", "")
+    page.click("#chat-input")
+    page.keyboard.type("/")
+    page.wait_for_selector("[cmdk-list] [cmdk-item]", timeout=10_000)
+    first = page.locator("[cmdk-list] [cmdk-item]").first
+    header_bottom = page.evaluate("() => document.getElementById('header').getBoundingClientRect().bottom")
+    assert first.bounding_box()["y"] >= header_bottom, "the first command is under the header"
+    last = page.locator("[cmdk-list] [cmdk-item]").last
+    last.scroll_into_view_if_needed()
+    assert last.bounding_box()["y"] >= header_bottom and last.is_visible()  # the list scrolls to its last one
+    assert first.inner_text().startswith("docs")
+    shot(page, "command-menu")
+    page.keyboard.type("docs")
+    page.keyboard.press("Enter")  # once
+    page.wait_for_function("() => document.body.innerText.includes('modified')", timeout=20_000)  # the /docs table
+    assert page.input_value("#chat-input") == ""
+    # "/paste" needs its text: it stays a chip, nothing is sent.
+    before = page.locator(".step").count()
+    page.click("#chat-input")
+    page.keyboard.type("/paste")
+    page.wait_for_selector("[cmdk-list] [cmdk-item]", timeout=10_000)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert page.locator(".step").count() == before
+    page.keyboard.type("The aardvark gate opens at nine.")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.body.innerText.includes('Pasted')", timeout=20_000)
+    assert "phi-4-mini · auto mode" in ask(page, "Which port does LM Studio use?")  # the next question is answered
