@@ -318,10 +318,12 @@ class AnswerView:
         lines.append(f"\n*{footer}*")
         self.message.content = "\n".join(lines)
         self.message.metadata = answer_metadata(result.mode, result.model)  # groups its ratings in /stats
+        pdfs = pdf_pages(result.sources, result.cited, self.services) if result.sources else []
+        for pdf in pdfs:  # one at a time: sent together (as `update` does) they arrive as their files are copied
+            await pdf.send(for_id=self.message.id)
         self.message.elements = elements(
-            sources_element(result.sources, result.cited, anchor, self.services),
-            *pdf_pages(result.sources, result.cited, self.services)) if result.sources else []
-        await self.message.update()
+            sources_element(result.sources, result.cited, anchor, self.services), *pdfs) if result.sources else []
+        await self.message.update()  # sends them again: in place, the order kept
         await self.close_group()
 
     async def stopped(self) -> None:

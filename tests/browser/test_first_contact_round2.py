@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.browser.conftest import Stack, shot
+from tests.browser.conftest import Stack, attach, shot
 from tests.browser.test_chat_browser import MESSAGES, ask, choose_mode, send
 
 pytestmark = pytest.mark.browser
@@ -213,3 +213,31 @@ def test_the_command_menu_fits_and_a_command_without_text_runs_when_chosen(page,
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.body.innerText.includes('Pasted')", timeout=20_000)
     assert "phi-4-mini · auto mode" in ask(page, "Which port does LM Studio use?")  # the next question is answered
+
+
+def test_cited_pdf_pages_sit_in_a_row_of_small_labelled_previews(page, stack: Stack, tmp_path) -> None:
+    """Three cited pages stacked, each as tall as a page, labels cut at the page number."""
+    from rag.fakes.samples import make_pdf
+
+    pdf = tmp_path / "okapi-field-guide-with-a-long-name.pdf"
+    pdf.write_bytes(make_pdf(["The okapi eats leaves.", "The okapi lives in the Ituri forest.", "The okapi is shy."]))
+    stack.fake.script(**{m: {"content": ["Leaves [1], the Ituri forest [2], and it is shy [3]."]}
+                         for m in ("phi-4-mini", "gpt-oss-20b")})
+    attach(page, [pdf])
+    ask(page, "What does the guide say about the okapi?")
+    cards = page.locator(".step[data-step-type=assistant_message]").last.locator(".inline-pdf")
+    cards.nth(2).wait_for(timeout=20_000)
+    boxes = [cards.nth(i).bounding_box() for i in range(3)]
+    assert all(b["height"] < 330 for b in boxes), boxes  # small previews
+    assert len({round(b["y"]) for b in boxes}) == 1, boxes  # in one row
+    labels = [cards.nth(i).inner_text() for i in range(3)]
+    heads = [re.sub(r"\s+", " ", t).split(" · ")[0].strip() for t in labels]
+    assert [h.split(" ")[0] for h in heads] == ["[1]", "[2]", "[3]"], heads  # in the answer's order
+    assert sorted(h.split(" ", 1)[1] for h in heads) == ["page 1", "page 2", "page 3"], heads
+    assert all(re.search(r"okapi-field-guide-with-a-long-name-\w+\.pdf$", t.replace("\n", "").strip()) for t in labels), labels
+    shot(page, "pdf-pages")
+    for path in (stack.corpus / "uploads").iterdir():
+        if path.name.startswith("okapi-field-guide"):
+            path.unlink()
+    stack.fake.script()
+    assert "phi-4-mini · auto mode" in ask(page, "Which port does LM Studio use?")
