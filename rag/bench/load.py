@@ -104,7 +104,7 @@ async def run_session(url: str, index: int, mode: str, questions: tuple[str, ...
         elif data.get("type") == "assistant_message" and _FOOTER.search(output.strip()):
             await done.put(output)
         elif output.startswith("query: "):
-            result.queries.append(output.splitlines()[0])
+            result.queries.append(" ".join(output.splitlines()[:2]))  # the query, and what a follow-up was searched with
 
     async def on_stream_start(data: dict[str, Any]) -> None:
         inspect(data)
