@@ -190,6 +190,9 @@
     const attempt = () => {  // once Chainlit has turned the typed "/docs" into its chip
       const input = document.getElementById("chat-input");
       const submit = document.getElementById("chat-submit");
+      // Not with files waiting in the composer: the command would be sent without them.
+      const attached = document.querySelector("#attachments > *");
+      if (attached) return;
       if (input && submit && !submit.disabled && !input.value.trim() && !document.querySelector("[cmdk-list]")) {
         submit.click();
       } else if (++tries < 20) {

@@ -355,6 +355,28 @@ async def test_side_by_side_fills_both_columns_and_records_stats(app_module: Mod
     assert "**1 answer**" in report and "| gpt\u2011oss\u201120b | 1 |" in report
 
 
+async def test_side_by_side_that_fails_before_any_column_shows_none_and_closes_its_feed(
+        app_module: ModuleType, context: Mock, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import chainlit as cl
+
+    from rag.errors import SearchUnavailable
+    from rag.ui.live import FEEDS
+
+    services = _use(app_module, base_url=server.url)
+    await app_module.start()
+    await app_module.settings_changed({"mode": "compare"})
+
+    async def down(*args: object, **kwargs: object) -> object:
+        raise SearchUnavailable("http://127.0.0.1:9", "connection refused")
+
+    monkeypatch.setattr(services.retriever, "search", down)
+    opened = dict(FEEDS._feeds)
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    assert _elements(context, "Compare") == []  # no empty columns over the failure
+    assert "Search is unreachable" in _final_content(context)
+    assert FEEDS._feeds == opened  # the answer's feed is closed
+
+
 async def test_side_by_side_with_the_large_model_down(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
     import chainlit as cl
 

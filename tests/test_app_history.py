@@ -12,8 +12,8 @@ from rag.fakes.openai_server import FakeOpenAIServer
 from tests.test_app import _element, _use, app_module, context, server  # noqa: F401 - fixtures
 
 
-FOLLOW_UP = ("query: `'and what about LM Studio?'` / a follow-up: searched with the previous question, its words at "
-             "50% weight: `'Which port does Ollama use?'`")
+FOLLOW_UP = ("query: `'and what about LM Studio?'` / a follow-up: searched with what it follows, at 50% weight: "
+             "`'Which port does Ollama use?'`")
 
 
 def _last_query(context: Mock) -> str:

@@ -57,7 +57,7 @@ _CONNECTIVE = regex.compile(
     r"|y|e|pero|también|entonces|qué\s+tal|y\s+si"
     r"|ma|anche|quindi|oppure|e\s+se"
     r"|mas|também|então"
-    r")(?![\p{L}\p{M}])"
+    r")(?![\p{L}\p{M}\p{N}\-.'’_])"  # a word of its own: not "E-mail", "e.g.", "So-called", "E2E"
     r"|^\s*(?:还有|那么|那|而且|另外|并且|那如果)"
     r"|^\s*(?:और|तो|लेकिन|पर|फिर|आणि|मग|पण)(?![\p{L}\p{M}])",
     regex.IGNORECASE,
@@ -94,7 +94,7 @@ _BOUND_REFERENCE = regex.compile(
     r"\bc['’](?:est|était|etait)\b|\w-(?:t-)?(?:il|elle|ils|elles)\b"
     r"|(?:-(?:on|je|tu|nous|vous)|\b(?:peux|peut|pouvez|pouvons|peuvent|puis|dois|doit|devez|veux|veut|voulez|faut))"
     r"\s+(?:la|le|les|l['’]|en|y|lui|leur)\b"
-    r"|\b\p{L}{2,}(?:ar|er|ir|ár|ér|ír)(?:lo|la|los|las|li|le|ne|-lo|-la|-los|-las)\b"
+    r"|\b\p{Ll}{3,}(?:ar|er|ir|ár|ér|ír)(?:lo|la|los|las|li|-lo|-la|-los|-las)\b"
     r"|\b(?:lo|la|los|las|li)\s+(?:puedo|puede|puedes|pueden|podemos|debo|debe|tengo|necesito|posso|può|puoi|devo|deve)\b"
     r"|\b(?:the\s+same|le\s+même|la\s+même|les\s+mêmes|das\s+gleiche|dasselbe|lo\s+mismo|el\s+mismo|la\s+misma"
     r"|lo\s+stesso|la\s+stessa|o\s+mesmo|a\s+mesma)\b",
@@ -206,7 +206,8 @@ def _reference(question: str) -> str | None:
     # only read in a question typed with capitals.
     if _GERMAN_DEMONSTRATIVE.search(text) and regex.match(r"\P{L}*\p{Lu}", text):
         return "pronoun"
-    words = [w.lower() for w in _WORD.findall(text)]
+    # An all-capitals word is a name, not a pronoun: "IT support", "the ER", "ESO".
+    words = [w.lower() for w in _WORD.findall(text) if not (len(w) > 1 and w.isupper())]
     italian = bool(_ITALIAN.intersection(words)) or "il" in words and detect_surely(text, words, False) == ("it", True)
     if any(w in _REFERENCE_WORDS and not (italian and w in _ITALIAN_HOMOGRAPHS) and not (quoted and w in _DEMONSTRATIVE)
            for w in words):
@@ -219,6 +220,14 @@ def _stems(words: Iterable[str]) -> set[str]:
     return {w[:5] for w in words}
 
 
+# "What is LM Studio and how do I install it?", "How does BM25 rank passages, and why is it fast?": a name
+# (capitals inside or after the start, or digits), then a second clause whose pronoun stands for it.
+_SECOND_CLAUSE = regex.compile(
+    r"(?:\b\w*\d\w*|(?<=\S\s+)\p{Lu}\w*|\b\p{Ll}+\p{Lu}\w*)\b.*?(?:,|;|\b(?:and|but|und|aber|et|mais|y|pero|e|ma)\b)"
+    r".*\b(?:it|its|they|them|their|il|elle|es|er|sie|él|ella|lo|la|esso|essa)\b",
+    regex.IGNORECASE | regex.VERSION1,
+)
+
 # A question with this many subject words is read as new even with a pronoun in it ("I uploaded a file
 # with tables in it, but when I ask about those tables...").
 LONG = 5
@@ -228,8 +237,8 @@ def is_follow_up(question: str, previous: str) -> bool:
     """Whether `question`, asked after `previous`, needs it to be understood (see the module's docstring)."""
     reference = _reference(question)
     own = subject_words(question)
-    if reference == "pronoun" and len(own) >= LONG:
-        return False  # a question this long says what its pronouns stand for
+    if reference == "pronoun" and (len(own) >= LONG or _SECOND_CLAUSE.search(_text(question))):
+        return False  # a question this long, or naming its subject before "and ... it", says what "it" is
     if reference is not None:
         return True
     if own and _DEFINITION.search(_text(question)):
@@ -257,13 +266,14 @@ CHAIN = 3
 
 def retrieval_query(question: str, history: Sequence[Turn]) -> tuple[str, str]:
     """What to retrieve with: the question, and what it follows ("" when it is new): the previous question,
-    and the ones before it while each was itself a follow-up (up to CHAIN). The search weighs their words
-    below the question's own."""
+    and the ones before it while each was itself a follow-up, back to the one the chain started from (its
+    first and its latest, CHAIN in all). The search weighs their words below the question's own."""
     if not history or not is_follow_up(question, history[-1].question):
         return question, ""
-    chain = [history[-1].question]
-    for i in range(len(history) - 1, 0, -1):
-        if len(chain) == CHAIN or not is_follow_up(history[i].question, history[i - 1].question):
-            break
-        chain.insert(0, history[i - 1].question)
+    start = len(history) - 1  # the question the chain of follow-ups started from
+    while start > 0 and is_follow_up(history[start].question, history[start - 1].question):
+        start -= 1
+    chain = [turn.question for turn in history[start:]]
+    if len(chain) > CHAIN:  # its first question (the subject) and the latest ones
+        chain = [chain[0], *chain[-(CHAIN - 1):]]
     return question, "\n".join(chain)

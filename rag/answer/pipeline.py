@@ -58,8 +58,9 @@ class Searcher(Protocol):
     """What the pipeline needs of retrieval."""
 
     async def search(self, query: str, k: int, sources: frozenset[str] | None = None, earlier: str = "") -> SearchResult:
-        """The k best passages for the query, optionally only from `sources`; `earlier`: the previous
-        question when this one is a follow-up (its words weigh less than the query's own)."""
+        """The k best passages for the query, optionally only from `sources`; `earlier`: what the query
+        follows when it is a follow-up (the earlier questions, one per line; their words weigh less than
+        the query's own)."""
         ...
 
 

@@ -240,7 +240,8 @@ def signals_from_statistics(
     search server: rag.index.opensearch). `scores`: the best scores, best first; `present`: the terms of
     the top passage; `idf`: each query term's body idf; `unseen`: the idf of a term no document holds;
     `title_idf`: the same for the title field (None: not scored); `term_weights`: each term's weight in
-    the scores (QueryTerms; None: all 1), which every signal counts the same way."""
+    the scores (QueryTerms; None: all 1), which the highest possible score, coverage and the known share
+    count too (typicality and the number of terms do not)."""
     if not scores:
         return SupportSignals.empty(len(groups))
     weight = term_weights or {}

@@ -58,6 +58,7 @@ async def respond(services: Services, pipeline: Pipeline, text: str, focus: froz
         log.exception("answering failed")
         await view.failed(f"Something went wrong while answering ({type(exc).__name__}: {exc}).")
     finally:
+        view.close()
         # Only the latest answer keeps its stage steps open (see AnswerView); done after this answer, so
         # closing the previous one costs the next question nothing.
         if view.group is not None:

@@ -81,11 +81,13 @@ class Feeds:
         finished token gets "end" at once (the page then shows the element's own props)."""
         feed = self.get(token)
         seen = -1
-        while feed is not None and not feed.closed:
-            if feed.version != seen:
+        while feed is not None:
+            if feed.version != seen:  # the last props published before it closed go out too
                 seen = feed.version
-                yield f"data: {json.dumps(feed.props, ensure_ascii=False)}\n\n"
+                yield f"data: {json.dumps(feed.props)}\n\n"
                 continue
+            if feed.closed or time.monotonic() - feed.opened > self.TTL_S:
+                break
             changed = feed.changed
             try:
                 await asyncio.wait_for(changed.wait(), heartbeat_s)

@@ -335,6 +335,9 @@ class AnswerView:
         await self.message.update()
         await self.close_group("stopped")
 
+    def close(self) -> None:
+        """Whatever the answer still holds open, let go however it ended (see CompareView)."""
+
     async def failed(self, text: str) -> None:
         """Answering failed: the bubble says why, in one line."""
         await self.release()
@@ -414,6 +417,7 @@ class CompareView(AnswerView):
             await self._refresh()
         elif isinstance(event, ModelFailed):
             await self._model_failed(event)
+            await self._refresh()  # its column says so now, not at the next token
         elif isinstance(event, Comparison):
             await self._comparison(event)
         else:
@@ -433,9 +437,15 @@ class CompareView(AnswerView):
         await self.message.update()
         await self.close_group()
 
+    def close(self) -> None:
+        FEEDS.close(self.feed)
+
     async def stopped(self) -> None:
         """The user pressed stop: the columns stay as they are, marked."""
-        await self._show_columns()
+        if not self.shown:  # stopped before anything was shown: no empty columns
+            self.close()
+            await super().stopped()
+            return
         await self.release()
         self.columns = compare_columns.stopped(self.columns)
         await self._final({**self.element.props, "columns": compare_columns.props(self.columns)})
@@ -444,9 +454,12 @@ class CompareView(AnswerView):
         await self.close_group("stopped")
 
     async def failed(self, text: str) -> None:
-        """Answering failed: the columns keep what they showed, the bubble says why."""
-        await self._show_columns()
-        await self._final({**self.element.props, "columns": compare_columns.props(self.columns)})
+        """Answering failed: the columns keep what they showed (none before they were shown: no empty
+        columns over a failed search), the bubble says why."""
+        if self.shown:
+            await self._final({**self.element.props, "columns": compare_columns.props(self.columns)})
+        else:
+            self.close()
         await super().failed(text)
 
 
@@ -481,8 +494,7 @@ def retrieval_summary(event: Retrieved) -> str:
         f"{md.plain(event.result.calibration or 'shipped prior')})")
     lines = [f"query: {md.code(repr(event.query))}"]
     if event.earlier:  # a follow-up: says so, and with what
-        what = "the previous questions, their" if "\n" in event.earlier else "the previous question, its"
-        lines.append(f"a follow-up: searched with {what} words at {EARLIER_WEIGHT:.0%} weight: "
+        lines.append(f"a follow-up: searched with what it follows, at {EARLIER_WEIGHT:.0%} weight: "
                      f"{md.code(repr(event.earlier))}")
     lines += [
         support,

@@ -88,7 +88,7 @@ def test_follow_up_question_retrieves_with_the_previous_one(page, stack: Stack) 
     page.wait_for_function("() => document.body.innerText.includes(\"query: '\")", timeout=10_000)
     body = page.inner_text("body")
     assert "query: 'and what about LM Studio?'" in body
-    assert "a follow-up: searched with the previous question, its words at 50% weight: 'Which port does Ollama use?'" in body
+    assert "a follow-up: searched with what it follows, at 50% weight: 'Which port does Ollama use?'" in body
     assert "servers/lm-studio.md" in page.locator(".sources-list").last.inner_text()
     # A short question with a subject of its own is new: searched alone, answered about itself (issue 26).
     ask(page, "What is BM25?")

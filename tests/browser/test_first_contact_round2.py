@@ -225,8 +225,10 @@ def test_cited_pdf_pages_sit_in_a_row_of_small_labelled_previews(page, stack: St
                          for m in ("phi-4-mini", "gpt-oss-20b")})
     attach(page, [pdf])
     ask(page, "What does the guide say about the okapi?")
-    cards = page.locator(".step[data-step-type=assistant_message]").last.locator(".inline-pdf")
+    answer = page.locator(".step[data-step-type=assistant_message]").last
+    cards = answer.locator(".inline-pdf")
     cards.nth(2).wait_for(timeout=20_000)
+    answer.locator(".inline-pdf canvas").nth(2).wait_for(timeout=20_000)  # every preview drawn, then measured
     boxes = [cards.nth(i).bounding_box() for i in range(3)]
     assert all(b["height"] < 330 for b in boxes), boxes  # small previews
     assert len({round(b["y"]) for b in boxes}) == 1, boxes  # in one row

@@ -47,3 +47,14 @@ async def test_an_idle_feed_sends_a_heartbeat_comment() -> None:
     assert await anext(stream) == ": still here\n\n"
     feeds.close(feed)
     assert (await anext(stream)).startswith("event: end")
+
+
+async def test_the_last_props_published_before_closing_still_go_out() -> None:
+    feeds = Feeds()
+    feed = feeds.open()
+    stream = feeds.events(feed.token)
+    assert json.loads((await anext(stream)).removeprefix("data: ")) == {}
+    feed.publish({"c": 2})  # the final flush, then closed at once
+    feeds.close(feed)
+    assert json.loads((await anext(stream)).removeprefix("data: ")) == {"c": 2}
+    assert (await anext(stream)).startswith("event: end")
