@@ -30,6 +30,7 @@ from rag.ui import documents, greeting, pasting, reports, state
 from rag.ui.answering import respond
 from rag.ui.datalayer import HistoryLayer
 from rag.ui.server import (
+    corpus_files,
     live_feeds,
     local_page_only,
     others_conversations_are_not_found,
@@ -109,7 +110,8 @@ async def _open_history(settings: Settings) -> History:
     if before != after:
         log.info("history database at schema version %d (was %d)", after, before)
     url = database_url(settings)
-    cl.data_layer(lambda: HistoryLayer(url))
+    cl.data_layer(lambda: HistoryLayer(url, settings.corpus_dir))
+    corpus_files(settings.corpus_dir)  # the cited PDF pages of a reopened conversation
     os.environ["CHAINLIT_AUTH_SECRET"] = auth_secret(settings)
     if settings.auth == "password":
         if not await history.users():

@@ -441,6 +441,14 @@ def element_row(element_id: str, thread_id: str | None, name: str, display: str,
     return upsert_sql("elements", params, ["props", "forId"]), params  # the latency chart moves to the latest answer
 
 
+def pdf_row(element_id: str, thread_id: str | None, name: str, display: str, for_id: str, url: str,
+            page: int | None) -> Statement:
+    """A cited PDF page, stored as the link to its file in the corpus and the page it opens at."""
+    params = {"id": element_id, "threadId": thread_id, "type": "pdf", "name": name, "display": display,
+              "forId": for_id, "mime": "application/pdf", "url": url, "page": page}
+    return upsert_sql("elements", params, ["url", "page", "forId"]), params
+
+
 def step_deletes(step_id: str) -> list[Statement]:
     """A step's rows and what refers to them, referrers first."""
     return [(f'DELETE FROM {table} WHERE "{column}" = :id', {"id": step_id})

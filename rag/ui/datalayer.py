@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import chainlit as cl
@@ -14,7 +15,6 @@ from chainlit.step import StepDict
 from chainlit.types import PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
 from chainlit.user import PersistedUser
 
-from rag.chat.titles import conversation_title
 from rag.chat.history import (
     STEP_DISPLAY,
     History,
@@ -25,11 +25,14 @@ from rag.chat.history import (
     conversation_row,
     element_row,
     json_value,
+    pdf_row,
     step_deletes,
     step_row,
     thread_row,
     title_row,
 )
+from rag.chat.titles import conversation_title
+from rag.documents.links import corpus_link
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +41,12 @@ class HistoryLayer(SQLAlchemyDataLayer):
     """Chainlit's SQLAlchemy data layer on our schema (rag.chat.history), SQLite or PostgreSQL.
 
     Custom elements (sources, side-by-side columns, the latency chart) are stored as their props, so a
-    resumed conversation shows them without a file store. PDF viewers are not stored: they open files of
-    the corpus, and the sources element keeps each passage's page.
+    resumed conversation shows them without a file store. A cited PDF page is stored as a link to its file
+    in the corpus (`rag.ui.server.corpus_files` serves it to signed-in users); a file since removed
+    shows as a preview that cannot load.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, corpus_dir: Path | None = None) -> None:
         chainlit_log = logging.getLogger("chainlit")
         level = chainlit_log.level
         chainlit_log.setLevel(logging.ERROR)  # its "no storage client" warning is not true of custom elements
@@ -56,6 +60,7 @@ class HistoryLayer(SQLAlchemyDataLayer):
         self.writer = WriteBehind(url, log.warning)
         self.threads: set[str] = set()  # conversations known to have their row: no lookup per step
         self.titled: set[str] = set()  # conversations this process named from their first question
+        self.corpus_dir = corpus_dir.resolve() if corpus_dir is not None else None
 
     async def create_user(self, user: cl.User) -> PersistedUser | None:
         """As Chainlit's, as one upsert: simultaneous first sign-ins of one user do not collide."""
@@ -109,8 +114,20 @@ class HistoryLayer(SQLAlchemyDataLayer):
 
     @queue_until_user_message()
     async def create_element(self, element: Element) -> None:
-        """Custom elements only, as their props (the rest are files of the corpus or of the session)."""
-        if element.type != "custom" or not element.for_id:
+        """Custom elements as their props, PDF pages of the corpus as links to their file (the rest are files
+        of the session: uploads in flight)."""
+        if not element.for_id:
+            return
+        if element.type == "pdf":
+            link = corpus_link(self.corpus_dir, element.path)
+            if link is None:
+                return
+            self._thread_row(element.thread_id)
+            self.writer.submit(*pdf_row(element.id, element.thread_id, element.name, element.display,
+                                        element.for_id, link, getattr(element, "page", None)),
+                               key=("element", element.id))
+            return
+        if element.type != "custom":
             return
         self._thread_row(element.thread_id)
         sql, params = element_row(element.id, element.thread_id, element.name, element.display, element.for_id,

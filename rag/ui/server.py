@@ -190,3 +190,26 @@ def live_feeds() -> None:
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     app.router.routes.insert(0, Route(FEEDS.PATH + "{token}", live, methods=["GET"]))
+
+
+def corpus_files(corpus: Path) -> None:
+    """`GET /corpus-file/<path>`: a PDF of the corpus, for the cited pages of a reopened conversation
+    (rag.documents.links). Signed-in users only, as every page of the app; only PDFs inside the corpus."""
+    from chainlit.auth import get_current_user
+    from chainlit.server import app
+    from fastapi import Depends, HTTPException
+    from fastapi.responses import FileResponse
+    from fastapi.routing import APIRoute
+
+    from rag.documents.links import PREFIX, corpus_pdf
+
+    if any(getattr(r, "path", None) == PREFIX + "{path:path}" for r in app.router.routes):
+        return
+
+    async def serve(path: str, user: Any = Depends(get_current_user)) -> FileResponse:
+        file = corpus_pdf(corpus, path)
+        if file is None:
+            raise HTTPException(status_code=404, detail="No such PDF in the documents")
+        return FileResponse(file, media_type="application/pdf", headers={"Cache-Control": "private, max-age=300"})
+
+    app.router.routes.insert(0, APIRoute(PREFIX + "{path:path}", serve, methods=["GET"]))

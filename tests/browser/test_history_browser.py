@@ -37,6 +37,35 @@ def _latency_steps(page) -> list[str]:
                          "/latency · retrieve/.test(b.innerText)).map(b => b.getAttribute('aria-expanded'))")
 
 
+def test_a_reopened_conversation_shows_its_cited_pdf_pages_again(page, stack: Stack, tmp_path: Path) -> None:
+    """Issue 26 (10): the cited PDF pages were gone when the conversation was reopened."""
+    from rag.fakes.samples import make_pdf
+    from tests.browser.conftest import attach
+
+    pdf = tmp_path / "pangolin-notes.pdf"
+    pdf.write_bytes(make_pdf(["Pangolins eat ants.", "Pangolins roll into a ball when scared."]))
+    stack.fake.script(**{m: {"content": ["They eat ants [1] and roll into a ball [2]."]} for m in ("phi-4-mini", "gpt-oss-20b")})
+    attach(page, [pdf])
+    ask(page, "What do pangolins do?")
+    answer = "() => document.querySelectorAll('.step[data-step-type=assistant_message] .inline-pdf canvas').length"
+    page.wait_for_function(f"({answer})() >= 2", timeout=20_000)
+    page.reload()
+    page.wait_for_selector("#chat-input", timeout=30_000)
+    _open_from_sidebar(page, "What do pangolins do?")
+    page.wait_for_function(f"({answer})() >= 2", timeout=30_000)  # both pages drawn again, from the corpus file
+    labels = page.locator(".step[data-step-type=assistant_message] .inline-pdf").all_inner_texts()
+    assert [t.split(" page ")[0].strip() for t in labels] == ["[1]", "[2]"], labels
+    # The link serves only PDFs of the corpus.
+    assert page.request.get(f"{stack.app_url}/corpus-file/uploads/{labels[0].split(' · ')[-1].strip()}").ok
+    for bad in ("..%2Fapp.log", "servers/ollama.md", "..%2F..%2F..%2Fetc%2Fpasswd.pdf", "%2Fetc%2Fpasswd.pdf"):
+        assert page.request.get(f"{stack.app_url}/corpus-file/{bad}").status == 404, bad
+    stack.fake.script()
+    for path in (stack.corpus / "uploads").iterdir():
+        if path.name.startswith("pangolin-notes"):
+            path.unlink()
+    assert "phi-4-mini" in ask(page, "Which port does LM Studio use?")  # the next question is answered
+
+
 def test_reload_reopen_from_the_sidebar_and_follow_up_with_memory(page, stack: Stack) -> None:
     first = ask(page, "Which port does LM Studio listen on?")
     assert "total" in first

@@ -332,3 +332,28 @@ async def test_conversations_are_named_by_their_first_question(app_module: Modul
         assert {t["id"]: t["name"] for t in listed.data}["t-ask"] == "Ports"
     finally:
         await layer.close()
+
+
+async def test_a_cited_pdf_page_is_stored_as_a_link_to_its_corpus_file(app_module: ModuleType, context: Mock, history: History, url: str, tmp_path: Path) -> None:  # noqa: F811
+    import chainlit as cl
+
+    from rag.ui.datalayer import HistoryLayer
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "guide.pdf").write_bytes(b"%PDF-1.4")
+    layer = HistoryLayer(url, corpus)
+    try:
+        user = await layer.create_user(cl.User(identifier="carol"))
+        await layer.update_thread("t-pdf", user_id=user.id)
+        await layer.create_step(_step("s-pdf", "t-pdf", "Leaves [1]."))
+        for number, path in ((1, corpus / "guide.pdf"), (2, tmp_path / "elsewhere.pdf")):
+            page = cl.Pdf(name=f"[{number}] page 2 · guide.pdf", path=str(path), page=2, display="inline")
+            page.for_id, page.thread_id = "s-pdf", "t-pdf"
+            await layer.create_element(page)
+        thread = await layer.get_thread("t-pdf")
+        assert thread is not None
+        pdfs = [e for e in thread["elements"] if e["type"] == "pdf"]
+        assert [(e["url"], e["page"], e["forId"]) for e in pdfs] == [("/corpus-file/guide.pdf", 2, "s-pdf")]  # not the other
+    finally:
+        await layer.close()
