@@ -345,6 +345,7 @@ async def test_a_cited_pdf_page_is_stored_as_a_link_to_its_corpus_file(app_modul
     layer = HistoryLayer(url, corpus)
     try:
         user = await layer.create_user(cl.User(identifier="carol"))
+        assert user is not None
         await layer.update_thread("t-pdf", user_id=user.id)
         await layer.create_step(_step("s-pdf", "t-pdf", "Leaves [1]."))
         for number, path in ((1, corpus / "guide.pdf"), (2, tmp_path / "elsewhere.pdf")):
@@ -353,7 +354,7 @@ async def test_a_cited_pdf_page_is_stored_as_a_link_to_its_corpus_file(app_modul
             await layer.create_element(page)
         thread = await layer.get_thread("t-pdf")
         assert thread is not None
-        pdfs = [e for e in thread["elements"] if e["type"] == "pdf"]
+        pdfs = [e for e in thread.get("elements") or [] if e["type"] == "pdf"]
         assert [(e["url"], e["page"], e["forId"]) for e in pdfs] == [("/corpus-file/guide.pdf", 2, "s-pdf")]  # not the other
     finally:
         await layer.close()
