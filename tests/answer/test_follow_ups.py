@@ -14,8 +14,12 @@ OLLAMA = "Which port does Ollama use?"
 
 
 def test_the_shipped_pair_set_is_read_right() -> None:
-    pairs = read_pairs()
-    assert len(pairs) >= 60 and len({p.lang for p in pairs}) >= 5
+    every = read_pairs()
+    assert len(every) >= 60 and len({p.lang for p in every}) >= 5
+    # blind-3 was measured once and never looked at to change a rule: how questions nobody tuned on fare.
+    unseen = decisions([p for p in every if p.split == "blind-3"])
+    assert unseen.right.total >= 60 and unseen.right.rate >= 0.8, unseen.wrong
+    pairs = [p for p in every if p.split != "blind-3"]
     report = decisions(pairs)
     assert report.right.rate >= 0.95, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
