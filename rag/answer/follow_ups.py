@@ -65,8 +65,9 @@ _CONNECTIVE = regex.compile(
 # Chinese asks "and X?" with a final 呢 ("速度呢？", "LM Studio 呢？").
 _FINAL_NE = regex.compile(r"呢\s*[?？]?\s*$")
 
-# Pronouns and demonstratives that stand for something said before. German "das"/"dies" only before a
-# lowercase word or the end (before a capitalised noun they are articles: "das Modell"). Not "es": German
+# Pronouns and demonstratives that stand for something said before. German "das", "dies", "die", "den",
+# "dem" only before a lowercase word or the end, in a question typed with capitals (before a capitalised
+# noun they are articles: "das Modell"; see _reference). Not "es": German
 # "it", but Spanish "is" ("¿Qué es BM25?"); a German question with "es" and one subject word is short
 # enough to be read as a follow-up anyway.
 _REFERENCE_WORDS = frozenset(
