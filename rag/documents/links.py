@@ -16,11 +16,9 @@ def corpus_link(corpus: Path | None, path: str | Path | None) -> str | None:
     """The link to a PDF file inside `corpus`, or None (no corpus, no file, not a PDF, outside it)."""
     if corpus is None or not path:
         return None
-    file = Path(path).resolve()
     root = corpus.resolve()
-    if file.suffix.lower() != ".pdf" or not file.is_relative_to(root) or not file.is_file():
-        return None
-    return PREFIX + quote(file.relative_to(root).as_posix())
+    file = _pdf_inside(root, Path(path))
+    return None if file is None else PREFIX + quote(file.relative_to(root).as_posix())
 
 
 def corpus_pdf(corpus: Path, link_path: str) -> Path | None:
@@ -29,7 +27,12 @@ def corpus_pdf(corpus: Path, link_path: str) -> Path | None:
     if not relative or "\x00" in relative or relative.startswith(("/", "\\")):
         return None
     root = corpus.resolve()
-    file = (root / relative).resolve()
+    return _pdf_inside(root, root / relative)
+
+
+def _pdf_inside(root: Path, path: Path) -> Path | None:
+    """`path` resolved (links followed), if it is a PDF file inside `root` (resolved)."""
+    file = path.resolve()
     if file.suffix.lower() != ".pdf" or not file.is_relative_to(root) or not file.is_file():
         return None
     return file

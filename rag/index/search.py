@@ -179,15 +179,10 @@ def weighted_scores(engine: BM25Engine, weighted: QueryTerms) -> np.ndarray | No
 
 def _top(snapshot: IndexSnapshot, weighted: QueryTerms, k: int) -> list[tuple[int, float]]:
     """The k best chunks: body BM25, plus the title field's BM25 times its weight."""
-    if snapshot.titles is None:
-        if len(weighted.split()[1]) == 0:
-            return snapshot.engine.top(weighted.terms, k)
-        scores = weighted_scores(snapshot.engine, weighted)
-        return [] if scores is None else top_k(scores, k)
     body = weighted_scores(snapshot.engine, weighted)
     if body is None:  # no query term in any chunk's text: a title alone does not make a passage relevant
         return []
-    titles = weighted_scores(snapshot.titles, weighted)
+    titles = weighted_scores(snapshot.titles, weighted) if snapshot.titles is not None else None
     return top_k(body if titles is None else body + snapshot.title_weight * titles, k)
 
 

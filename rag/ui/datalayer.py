@@ -60,7 +60,7 @@ class HistoryLayer(SQLAlchemyDataLayer):
         self.writer = WriteBehind(url, log.warning)
         self.threads: set[str] = set()  # conversations known to have their row: no lookup per step
         self.titled: set[str] = set()  # conversations this process named from their first question
-        self.corpus_dir = corpus_dir.resolve() if corpus_dir is not None else None
+        self.corpus_dir = corpus_dir
 
     async def create_user(self, user: cl.User) -> PersistedUser | None:
         """As Chainlit's, as one upsert: simultaneous first sign-ins of one user do not collide."""
@@ -118,21 +118,16 @@ class HistoryLayer(SQLAlchemyDataLayer):
         of the session: uploads in flight)."""
         if not element.for_id:
             return
-        if element.type == "pdf":
-            link = corpus_link(self.corpus_dir, element.path)
-            if link is None:
-                return
-            self._thread_row(element.thread_id)
-            self.writer.submit(*pdf_row(element.id, element.thread_id, element.name, element.display,
-                                        element.for_id, link, getattr(element, "page", None)),
-                               key=("element", element.id))
-            return
-        if element.type != "custom":
+        if element.type == "custom":
+            row = element_row(element.id, element.thread_id, element.name, element.display, element.for_id,
+                              element.mime, getattr(element, "props", {}))
+        elif element.type == "pdf" and (link := corpus_link(self.corpus_dir, element.path)) is not None:
+            row = pdf_row(element.id, element.thread_id, element.name, element.display, element.for_id, link,
+                          getattr(element, "page", None))
+        else:
             return
         self._thread_row(element.thread_id)
-        sql, params = element_row(element.id, element.thread_id, element.name, element.display, element.for_id,
-                                  element.mime, getattr(element, "props", {}))
-        self.writer.submit(sql, params, key=("element", element.id))
+        self.writer.submit(*row, key=("element", element.id))
 
     def save_conversation(self, thread_id: str, data: dict[str, Any]) -> None:
         """Store what the app remembers of a conversation, written behind."""

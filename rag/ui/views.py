@@ -370,27 +370,28 @@ class CompareView(AnswerView):
                                         display="inline")
         # A feed update costs the page one element's render: 20 a second are smooth and cheap.
         self.batcher = TokenBatcher(self._refresh, interval=0.05)
-        self.shown = False
 
     async def _refresh(self, _: str = "") -> None:
         self.feed.publish({**self.element.props, "columns": compare_columns.props(self.columns)})
 
     async def _show_columns(self) -> None:
         """The bubble with the (empty) columns, sent now; the steps stay held (see AnswerView)."""
-        if self.shown:
+        if self.bubble_sent:  # every event passes here: no lock once it is out
             return
-        self.shown = True
-        self.message.content = "**Side by side**: phi-4-mini and gpt-oss-20b on the same question and sources."
-        self.message.elements = elements(self.element)
         async with self.sending:
+            if self.bubble_sent:
+                return
+            self.bubble_sent = True  # before the send: a stop meanwhile finds the columns, not an empty bubble
+            self.message.content = "**Side by side**: phi-4-mini and gpt-oss-20b on the same question and sources."
+            self.message.elements = elements(self.element)
             await self.message.send()
-            self.bubble_sent = True
 
     async def _final(self, props: dict[str, object]) -> None:
         """The element's own props, final, and the feed closed (the page goes back to the props)."""
         await self.batcher.close()
         self.element.props = {**props, "live": None}
-        FEEDS.close(self.feed)
+        self.close()
+
     async def _begin_waiting(self, role: str) -> None:
         """Each column shows its own status; the bubble holds the columns, not a status line."""
 
@@ -442,7 +443,7 @@ class CompareView(AnswerView):
 
     async def stopped(self) -> None:
         """The user pressed stop: the columns stay as they are, marked."""
-        if not self.shown:  # stopped before anything was shown: no empty columns
+        if not self.bubble_sent:  # stopped before anything was shown: no empty columns
             self.close()
             await super().stopped()
             return
@@ -456,7 +457,7 @@ class CompareView(AnswerView):
     async def failed(self, text: str) -> None:
         """Answering failed: the columns keep what they showed (none before they were shown: no empty
         columns over a failed search), the bubble says why."""
-        if self.shown:
+        if self.bubble_sent:
             await self._final({**self.element.props, "columns": compare_columns.props(self.columns)})
         else:
             self.close()
