@@ -35,6 +35,7 @@ def test_nothing_is_requested_from_outside_this_machine(browser, stack: Stack) -
     context.route("**/*", watch)
     page = context.new_page()
     page.goto(stack.app_url)
+    page.wait_for_selector("#chat-input", timeout=30_000)  # as the page fixture: a body to read first
     page.wait_for_function("() => document.body.innerText.includes('Answering from')", timeout=30_000)
     html = page.content()
     assert "fonts.googleapis.com" not in html and "cdn.jsdelivr.net" not in html  # not even a preconnect
