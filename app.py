@@ -27,7 +27,7 @@ from rag.documents.watching import FolderWatcher
 from rag.errors import RagError
 from rag.runtime import Services, build_services, keep_calibrated, preload
 from rag.ui import documents, greeting, pasting, reports, state
-from rag.ui.answering import respond
+from rag.ui.answering import ready_for_next, respond
 from rag.ui.datalayer import HistoryLayer
 from rag.ui.server import (
     corpus_files,
@@ -156,6 +156,7 @@ async def start() -> None:
     cl.user_session.set("stats", SessionStats())
     await greeting.show_controls(ChatChoices.of(svc.options))
     await greeting.greet(svc)
+    await ready_for_next(svc)
 
 
 @cl.on_chat_resume
@@ -165,6 +166,7 @@ async def resume(thread: ThreadDict) -> None:
     follow-up is retrieved and answered with the earlier turns, under the chat settings it had."""
     conversation = await state.restore(services(), thread)
     await greeting.show_controls(conversation.choices)
+    await ready_for_next(services())
 
 
 @cl.on_chat_end
@@ -185,6 +187,7 @@ async def settings_changed(values: dict[str, object]) -> None:
     state.save_conversation(options)
     if (changed := after.choices.changes(before.choices)) is not None:  # said, so the user knows it took
         await cl.Message(content=changed, author="settings").send()
+    await ready_for_next(services())
 
 
 @cl.on_message

@@ -59,6 +59,8 @@ async def context() -> AsyncIterator[Mock]:
     token = context_var.set(ChainlitContext(session, emitter))
     yield emitter
     context_var.reset(token)
+    from chainlit.user_session import user_sessions
+    user_sessions.pop(session.id, None)  # a session's values live in a module global: each test starts afresh
 
 
 def _elements(emitter: Mock, name: str) -> list[dict]:
@@ -335,13 +337,19 @@ async def test_side_by_side_fills_both_columns_and_records_stats(app_module: Mod
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
     assert {r["model"] for r in server.requests} == {"phi-4-mini", "gpt-oss-20b"}
     sent = _elements(context, "Compare")
-    # Out with the bubble before any model answered, then once more at the end: while the models stream,
-    # the columns go through the answer's live feed, not as element updates (issue 25).
-    assert len(sent) == 2 and sent[0]["props"]["columns"] == [] and sent[0]["props"]["live"]
-    assert sent[-1]["props"]["live"] is None
+    # Ready on the page when side by side was chosen, for a bubble not sent yet; once more at the end; and
+    # the next answer's, ready after this one. While the models stream, the columns go through the
+    # answer's live feed, not as element updates; its arrival is nobody's wait (issue 25).
+    ready, final_element, after = sent
+    assert ready["id"] == final_element["id"] != after["id"]
+    assert ready["props"]["columns"] == [] and ready["props"]["live"] and after["props"]["live"] != ready["props"]["live"]
+    (bubble,) = {c.args[0]["id"] for c in context.send_step.call_args_list if c.args[0]["type"] == "assistant_message"
+                 and c.args[0]["output"].startswith("**Side by side**")}
+    assert ready["forId"] == bubble != after["forId"]  # shown by the bubble it was readied for, only
+    assert final_element["props"]["live"] is None
     from rag.ui.live import FEEDS
-    assert FEEDS.get(sent[0]["props"]["live"]) is None  # closed with the answer
-    final = sent[-1]["props"]["columns"]
+    assert FEEDS.get(ready["props"]["live"]) is None  # closed with the answer
+    final = final_element["props"]["columns"]
     assert [c["alias"] for c in final] == ["phi-4-mini", "gpt-oss-20b"]
     assert final[0]["text"].startswith("Ollama listens") and final[1]["text"] == "Port 11434 [1]."
     assert final[1]["reasoning"] == "Think." and "Think." not in final[1]["text"]
@@ -372,7 +380,9 @@ async def test_side_by_side_that_fails_before_any_column_shows_none_and_closes_i
     monkeypatch.setattr(services.retriever, "search", down)
     opened = dict(FEEDS._feeds)
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
-    assert _elements(context, "Compare") == []  # no empty columns over the failure
+    ready, after = _elements(context, "Compare")  # readied when side by side was chosen, and after the failure
+    removed = [c.args[1]["id"] for c in context.emit.call_args_list if c.args[0] == "remove_element"]
+    assert removed == [ready["id"]] != [after["id"]]  # no empty columns over the failure
     assert "Search is unreachable" in _final_content(context)
     assert FEEDS._feeds == opened  # the answer's feed is closed
 
@@ -385,7 +395,8 @@ async def test_side_by_side_with_the_large_model_down(app_module: ModuleType, co
     await app_module.start()
     await app_module.settings_changed({"mode": "compare"})
     await app_module.answer(cl.Message(content="Which port does Ollama use?"))
-    left, right = _elements(context, "Compare")[-1]["props"]["columns"]
+    final = [e for e in _elements(context, "Compare") if e["props"]["live"] is None]  # not the next answer's
+    left, right = final[-1]["props"]["columns"]
     assert left["status"] == "done" and left["text"]
     assert right["status"] == "error" and "model not loaded" in right["error"]
 

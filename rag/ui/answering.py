@@ -17,7 +17,7 @@ from rag.ui.greeting import search_down
 from rag.ui.reports import update_chart
 from rag.ui.state import conversation, keep, save_conversation, session_stats
 from rag.ui.state import OPEN_LATENCY_STEP
-from rag.ui.views import AnswerView, CompareView, collapse
+from rag.ui.views import AnswerView, CompareView, collapse, ready_columns
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +66,11 @@ async def respond(services: Services, pipeline: Pipeline, text: str, focus: froz
             if isinstance(previous, cl.Step):
                 await collapse(previous)
             cl.user_session.set(OPEN_LATENCY_STEP, view.group)
+        await ready_for_next(services)  # while this answer is read
+
+
+async def ready_for_next(services: Services) -> None:
+    """What the chat's next answer needs on the page, sent while nobody waits: side by side's columns
+    (see `ready_columns`). After each answer, and when a chat starts, reopens or changes its mode."""
+    if conversation(services.options).side_by_side:
+        await ready_columns()

@@ -32,6 +32,24 @@ class Feed:
     closed: bool = False
     opened: float = field(default_factory=time.monotonic)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    delivered: int = -1  # the latest version written to a page
+    written: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def reached(self, version: int, timeout: float) -> bool:
+        """Wait until `version` (or a later one) has been written to a page, at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.delivered < version and not self.closed:
+            written = self.written
+            try:
+                await asyncio.wait_for(written.wait(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                return False
+        return self.delivered >= version
+
+    def mark_delivered(self, version: int) -> None:
+        self.delivered = max(self.delivered, version)
+        self.written.set()
+        self.written = asyncio.Event()
 
     def publish(self, props: dict[str, Any]) -> None:
         self.props = props
@@ -56,9 +74,14 @@ class Feeds:
     def __init__(self) -> None:
         self._feeds: dict[str, Feed] = {}
 
-    def open(self) -> Feed:
+    @staticmethod
+    def new_token() -> str:
+        """A token for a feed opened later (side by side's columns go on the page before their answer)."""
+        return secrets.token_urlsafe(16)
+
+    def open(self, token: str | None = None) -> Feed:
         self._expire()
-        feed = Feed(secrets.token_urlsafe(16))
+        feed = Feed(token or self.new_token())
         self._feeds[feed.token] = feed
         return feed
 
@@ -85,6 +108,7 @@ class Feeds:
             if feed.version != seen:  # the last props published before it closed go out too
                 seen = feed.version
                 yield f"data: {json.dumps(feed.props)}\n\n"
+                feed.mark_delivered(seen)  # resumed once the event is written
                 continue
             if feed.closed or time.monotonic() - feed.opened > self.TTL_S:
                 break

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -352,24 +354,81 @@ STAGE_ICONS = {"build prompt": "file-text", "extract": "quote", "off topic": "ci
 HOLDABLE = (Retrieved, StageFinished, ModelStarted, TokenDelta, ReasoningDelta)  # the events before the first text
 
 
+NEXT_COLUMNS = "next_columns"  # the session's ReadyColumns, if any
+
+
+@dataclass(frozen=True)
+class ReadyColumns:
+    """The next side-by-side answer's empty columns, already on the page (see `ready_columns`)."""
+
+    message_id: str  # the answer's bubble, not sent yet: the columns show once it is
+    element: cl.CustomElement
+    token: str  # its live feed's, opened when the answer starts
+
+
+def columns_element(token: str) -> cl.CustomElement:
+    """Side by side's element: empty columns that fill from the live feed `token`."""
+    return cl.CustomElement(name="Compare", props={"columns": [], "sources": 0, "live": token}, display="inline")
+
+
+async def ready_columns() -> None:
+    """Put the next side-by-side answer's columns on the page now, while nobody waits for an answer.
+
+    An element's arrival re-renders every message of the chat: by the 30th answer that took longer than
+    the models take to start, and delayed the columns' first text (issue 25). Sent after an answer (and
+    when side by side is chosen), for a bubble not sent yet, the element is on the page but shown nowhere
+    until its answer's bubble arrives, which then re-renders only itself. It is stored with its answer's
+    final props; a reload or a reopened chat forgets it and readies another.
+    """
+    if isinstance(cl.user_session.get(NEXT_COLUMNS), ReadyColumns):
+        return
+    token = FEEDS.new_token()
+    ready = ReadyColumns(str(uuid.uuid4()), columns_element(token), token)
+    await ready.element.send(for_id=ready.message_id, persist=False)
+    cl.user_session.set(NEXT_COLUMNS, ready)
+
+
 class CompareView(AnswerView):
     """Renders a side-by-side comparison: one custom element with two columns.
 
-    The bubble with the element goes out with the answer's first event, before the models answer: an
-    element's arrival re-renders every message of the chat (and its code is fetched once per element), so
-    it is done while the models are asked, not when their first text is due. While they stream, the
-    columns change through a live feed (rag.ui.live), which re-renders the element only; its props are
-    updated once, at the end, for a reload or a reopened conversation to show the final columns.
+    The element is on the page before the question is asked (`ready_columns`), or else goes out with the
+    bubble at the answer's first event, before the models answer: an element's arrival re-renders every
+    message of the chat, so it is done while nobody (or only the models) is waited for, not when their
+    first text is due. While they stream, the columns change through a live feed (rag.ui.live), which
+    re-renders the element only; its props are updated once, at the end, for a reload or a reopened
+    conversation to show the final columns.
     """
 
     def __init__(self, message: cl.Message, services: Services) -> None:
         super().__init__(message, services)
         self.columns: compare_columns.Columns = {}
-        self.feed = FEEDS.open()
-        self.element = cl.CustomElement(name="Compare", props={"columns": [], "sources": 0, "live": self.feed.token},
-                                        display="inline")
+        ready = cl.user_session.get(NEXT_COLUMNS)
+        cl.user_session.set(NEXT_COLUMNS, None)  # this answer's, whatever happens to it
+        self.ready = isinstance(ready, ReadyColumns)
+        if isinstance(ready, ReadyColumns):
+            message.id = ready.message_id  # the bubble its columns were sent for
+            self.feed = FEEDS.open(ready.token)
+            self.element = ready.element
+        else:
+            self.feed = FEEDS.open()
+            self.element = columns_element(self.feed.token)
         # A feed update costs the page one element's render: 20 a second are smooth and cheap.
         self.batcher = TokenBatcher(self._refresh, interval=0.05)
+        self.text_sent = False  # the columns' first text is in the feed
+
+    HOLD_S = 1.0  # the columns show each model's state from the start: the steps can wait for the first text
+    DRAW_S = 0.1  # from the first text written to the page to the steps sent after it
+
+    async def _release_when_drawn(self, version: int) -> None:
+        """Send the held steps once the page has the columns' first text (feed `version`), and time to draw it.
+
+        The text goes by the live feed, the steps by the websocket: sent together, the page often handled
+        the steps first (a render of the whole chat, longer the longer the chat) and drew the text after
+        them (issue 25). A page that never reads the feed (another app process) gets the steps after HOLD_S.
+        """
+        if await self.feed.reached(version, self.HOLD_S):
+            await asyncio.sleep(self.DRAW_S)
+        await self.release()
 
     async def _refresh(self, _: str = "") -> None:
         self.feed.publish({**self.element.props, "columns": compare_columns.props(self.columns)})
@@ -383,8 +442,10 @@ class CompareView(AnswerView):
                 return
             self.bubble_sent = True  # before the send: a stop meanwhile finds the columns, not an empty bubble
             self.message.content = "**Side by side**: phi-4-mini and gpt-oss-20b on the same question and sources."
-            self.message.elements = elements(self.element)
+            # A ready element is on the page already: sent again, it would re-render every message.
+            self.message.elements = [] if self.ready else elements(self.element)
             await self.message.send()
+            self.message.elements = elements(self.element)  # its final props go out with the bubble's updates
 
     async def _final(self, props: dict[str, object]) -> None:
         """The element's own props, final, and the feed closed (the page goes back to the props)."""
@@ -409,9 +470,11 @@ class CompareView(AnswerView):
             await self._refresh()
         elif isinstance(event, (TokenDelta, ReasoningDelta)):
             self.batcher.add(event.text)
-            if not self.live:
-                await self.batcher.drain()  # the first text: in its column now, the held steps after it
-                await self.release()
+            if not self.live and not self.text_sent:
+                self.text_sent = True
+                await self.batcher.drain()  # the first text: in its column now, the held steps once it is drawn
+                self.holding.cancel()
+                self.releasing = asyncio.ensure_future(self._release_when_drawn(self.feed.version))
             await self._track(event)
         elif isinstance(event, ModelFinished):
             await self._model_finished(event.role, event.generation, event.cost_usd)
@@ -444,7 +507,7 @@ class CompareView(AnswerView):
     async def stopped(self) -> None:
         """The user pressed stop: the columns stay as they are, marked."""
         if not self.bubble_sent:  # stopped before anything was shown: no empty columns
-            self.close()
+            await self._drop_columns()
             await super().stopped()
             return
         await self.release()
@@ -460,8 +523,15 @@ class CompareView(AnswerView):
         if self.bubble_sent:
             await self._final({**self.element.props, "columns": compare_columns.props(self.columns)})
         else:
-            self.close()
+            await self._drop_columns()
         await super().failed(text)
+
+    async def _drop_columns(self) -> None:
+        """Ended before the bubble went out: no columns at all; ready ones (on the page for this bubble)
+        are removed."""
+        self.close()
+        if self.ready:
+            await self.element.remove()
 
 
 async def collapse(step: cl.Step) -> None:

@@ -166,6 +166,18 @@ def test_side_by_side_fills_both_columns(page, stack: Stack) -> None:
     assert "Thinking it over." not in right.split("reasoning (")[0]
     assert re.search(r"FIRST TOKEN\s+\d+ ms", left, re.IGNORECASE) and "$0.0000" in right
     shot(page, "compare")
+    # The next answer's columns were put on the page after this one (issue 25): they show under the next
+    # answer only, filled, and after a reload every answer shows its own final columns, none empty.
+    stack.fake.script(**{"phi-4-mini": {"content": ["Second ", "small."]}, "gpt-oss-20b": {"content": ["Second ", "large."]}})
+    ask(page, "And LM Studio?")
+    done = "() => [...document.querySelectorAll('.compare-column')].filter(c => c.innerText.includes('done')).length"
+    page.wait_for_function(f"{done} == 4", timeout=20_000)
+    texts = page.locator(".compare-column").all_inner_texts()
+    assert len(texts) == 4 and "Second small." in texts[2] and "Second large." in texts[3]
+    assert "Second" not in texts[0] + texts[1]
+    page.reload()
+    page.wait_for_function(f"{done} == 4", timeout=30_000)
+    assert page.locator(".compare-column").count() == 4
 
 
 def test_stop_button_cancels_and_the_chat_goes_on(page, stack: Stack) -> None:

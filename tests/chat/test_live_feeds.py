@@ -58,3 +58,24 @@ async def test_the_last_props_published_before_closing_still_go_out() -> None:
     feeds.close(feed)
     assert json.loads((await anext(stream)).removeprefix("data: ")) == {"c": 2}
     assert (await anext(stream)).startswith("event: end")
+
+
+async def test_a_feed_opened_for_a_token_made_earlier_and_told_when_a_version_reached_the_page() -> None:
+    feeds = Feeds()
+    token = Feeds.new_token()  # side by side's next columns go on the page before their answer starts
+    assert feeds.get(token) is None
+    feed = feeds.open(token)
+    assert feeds.get(token) is feed
+    feed.publish({"c": 1})
+    assert not await feed.reached(feed.version, 0.02)  # no page has read it: the wait ends at its timeout
+    stream = feeds.events(token)
+    waiting = asyncio.create_task(feed.reached(feed.version, 1.0))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    assert json.loads((await anext(stream)).removeprefix("data: ")) == {"c": 1}
+    assert not waiting.done()  # handed to the page, not yet written: the stream resumes once it is
+    feed.publish({"c": 2})
+    await anext(stream)
+    assert await asyncio.wait_for(waiting, 1) and feed.delivered == 1
+    feeds.close(feed)
+    assert await feed.reached(feed.version, 1.0) is False  # closed: nobody waits for a page that is gone
