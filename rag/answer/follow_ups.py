@@ -48,6 +48,89 @@ _IMPERSONAL = regex.compile(
     regex.IGNORECASE,
 )
 
+# "How long", "how much", "wie lange", "cuánto tiempo": they phrase the question as "when" does, and name
+# no subject ("How long can I stay?" after a visa question). Removed before counting subject words.
+_HOW_MUCH = regex.compile(
+    r"\bhow\s+(?:long|much|many|often|far|soon)\b|\bcombien\s+de\s+temps\b|\bwie\s+(?:lange|viel|viele|oft)\b"
+    r"|\bcu[aá]nto\s+tiempo\b|\bquanto\s+tempo\b|\bkitn[aie]\b",
+    regex.IGNORECASE,
+)
+
+# A message that says it starts a new subject: "one more thing:", "another question", "autre chose".
+_NEW_TOPIC = regex.compile(
+    r"\b(?:one\s+more\s+thing|another\s+(?:question|thing)|(?:a\s+)?(?:different|new|unrelated|separate)\s+question"
+    r"|on\s+another\s+(?:note|topic)|(?:une\s+)?autre\s+(?:question|chose)|noch\s+(?:eine|was)\s+(?:frage|anderes)?"
+    r"|(?:eine\s+)?andere\s+frage|otra\s+(?:pregunta|cosa)|un['’]altra\s+(?:domanda|cosa)|outra\s+(?:pergunta|coisa)"
+    r"|by\s+the\s+way|btw|übrigens|au\s+fait|por\s+cierto|a\s+prop[oó]sito|tra\s+l['’]altro|aliás"
+    r")\b|另一个问题|换个问题|另外一个问题|顺便问一下|एक\s+और\s+सवाल|वैसे",
+    regex.IGNORECASE,
+)
+
+# A correction of the previous question: "I meant the extender", "no, I mean the 5 GHz band", "ich meinte F5".
+_CORRECTION = regex.compile(
+    r"^\s*(?:(?:no|nope|non|nein|nee|não|nao|not\s+that|sorry|pardon|désolé|perdón|scusa)\b[\s,.!]*)?"
+    r"(?:i\s+(?:mean|meant|was\s+asking\s+about|was\s+talking\s+about)|je\s+(?:voulais\s+dire|parlais|parle\s+de|pensais)"
+    r"|ich\s+mein(?:e|te)|ich\s+sprach\s+von|quise\s+decir|me\s+refer[ií]a|me\s+refiero|hablaba\s+de"
+    r"|intendevo|volevo\s+dire|parlavo\s+di|eu\s+quis\s+dizer|quis\s+dizer|me\s+referia|estava\s+falando)\b"
+    r"|^\s*(?:不是[，,\s]*)?我(?:是说|说的是|指的是)|^\s*(?:नहीं[,\s]*)?मेरा\s+मतलब",
+    regex.IGNORECASE,
+)
+
+# Asking for the previous answer again, otherwise: simpler, shorter, as a table, translated, in more detail.
+# Word stems ("simpler", "explícamelo", "résume", "übersetze", "samjhao") and whole words ("table", "mejor").
+_REFORMULATE = regex.compile(
+    r"(?:simpl|summar|rephras|reword|translat|bullet|explain|elaborat"
+    r"|résum|resum|tradu|expliqu|reformul|détail|detail"
+    r"|einfach|kürz|zusammenf|stichpunkt|übersetz|erklär|ausführlich"
+    r"|sencill|explic|resúm|detall|sempl|riassum|spieg|dettagl|detalh|samjha)\w*"
+    r"|easier|easy|short|shorter|brief|briefly|tl;?dr|tables?|lists?|again|plain|points|plus|court|courte|tableau|liste"
+    r"|kurz|tabelle|genauer|fácil|facil|simples?|cort[oa]|breve|tabla|lista|mejor|meglio|elenco|tabella|curto"
+    r"|t[óo]picos|tabela|melhor|aasaan|asaan",
+    regex.IGNORECASE,
+)
+_REFORMULATE_CJK = regex.compile(r"简单|简短|简洁|通俗|翻译|总结|表格|列表|详细|सरल|आसान|सारांश|अनुवाद|विस्तार")
+# A question that asks with a question word ("how do I export a table?") asks about the documents, not
+# for the previous answer again.
+_ASKS = regex.compile(
+    r"^\s*[¿¡]?\s*(?:how|what|which|where|when|why|who|whats|comment|quel\w*|où|quand|pourquoi|combien|qu['’]"
+    r"|wie|was|welch\w*|wo|wann|warum|wieso|cómo|como|qué|cuál\w*|dónde|cuándo|come|cosa|qual\w*|dove|quando"
+    r"|perché|onde|o\s+que)\b|^\s*(?:什么|怎么|如何|为什么|哪)|^\s*(?:क्या|कैसे|कब|कहाँ|क्यों)",
+    regex.IGNORECASE,
+)
+# "Can you explain what a p-value is": a question inside the request, about something of its own.
+_EMBEDDED_QUESTION = regex.compile(
+    r"\b(?:what|how|why|which|who|ce\s+que|qu['’]est|pourquoi|was|wie|warum|qué|cómo|por\s+qué|cosa|come|perché"
+    r"|o\s+que|por\s+que)\b",
+    regex.IGNORECASE,
+)
+# A definite article before a short phrase: "the default value?", "le tarif réduit ?": the thing the
+# previous question was about.
+_DEFINITE = regex.compile(r"^\s*(?:the|le|la|les|l['’]|der|die|das|el|los|las|il|lo|gli|o|a|os|as)\b", regex.IGNORECASE)
+# Words that only soften a request or name a language to translate into.
+_COURTESY = frozenset(
+    "please pls plz thanks thx tho though ok okay hey sorry words"
+    " english french german spanish italian portuguese chinese hindi"
+    " favor porfa porfavor gracias merci stp svp bitte danke grazie obrigado obrigada"
+    " anglais français allemand espagnol englisch deutsch französisch spanisch inglés español inglese italiano inglês"
+    " thoda zara aur bhi mein".split()
+)
+
+# A fragment that starts with a preposition ("for a 6 year old?", "para niños?", "per day or per book?",
+# "jusqu'à quel montant"): the rest of its question is the previous one.
+_FRAGMENT = regex.compile(
+    r"^\s*[¿¡(\"'«]*\s*(?:for|per|with|without|in|on|at|during|after|before|from|by|via|under|over|about|until"
+    r"|pour|avec|sans|dans|après|avant|pendant|par|jusqu['’]?(?:à|a|au)?|chez|sur|sous|en"
+    r"|für|mit|ohne|im|am|nach|vor|während|bei|bis|pro|ab|zum|zur"
+    r"|para|pra|con|sin|después|antes|durante|por|hasta|desde|com|sem|até|no|na|nos|nas|em"
+    r"|con|senza|nel|nella|dopo|prima|fino|dal|dalla|sul|sulla)\b",
+    regex.IGNORECASE,
+)
+# "Too" at the end of a short question: "weekend too?", "geht das auch online", "gilt die auch für...".
+_ADDITIVE = regex.compile(
+    r"\b(?:too|as\s+well|either|aussi|également|auch|ebenfalls|también|tampoco|anche|pure|também)\b|也",
+    regex.IGNORECASE,
+)
+
 # A question that starts by continuing the previous one.
 _CONNECTIVE = regex.compile(
     r"^\s*[¿¡(\"'«]*\s*(?:"
@@ -105,7 +188,10 @@ _BOUND_REFERENCE = regex.compile(
 # "What is X?", "Define X", "Qu'est-ce que X ?", "Was ist X?", "¿Qué es X?", "什么是X", "X是什么", "X क्या है":
 # a question that names what it asks about.
 _DEFINITION = regex.compile(
-    r"^\s*[¿¡]?\s*(?:what\s+(?:is|are|'s|was|were|does)|what's|whats|who\s+(?:is|are|makes|develops|wrote|made)"
+    # after what only opens it: "ok, now explain what a deductible is", "thanks! can you tell me about X"
+    r"^\s*(?:(?:ok|okay|thanks|thank\s+you|great|cool|alright|now|well|merci|bon|danke|gut|gracias|vale|bueno"
+    r"|grazie|obrigad[oa]|(?:can|could|would)\s+you(?:\s+please)?)\b[\s,!.]*)*"
+    r"[¿¡]?\s*(?:what\s+(?:is|are|'s|was|were|does)|what's|whats|who\s+(?:is|are|makes|develops|wrote|made)"
     r"|define|explain|describe|summari[sz]e|tell\s+me\s+about"
     r"|qu['’]est[\s-]+ce\s+(?:que|qu['’])|c['’]est\s+quoi|que\s+(?:signifie|veut\s+dire)|expliquez?|décris"
     r"|was\s+(?:ist|sind|bedeutet|macht)|wer\s+(?:ist|entwickelt)|erkläre?|beschreibe?"
@@ -132,7 +218,7 @@ _WORD = regex.compile(r"[\p{L}\p{N}\p{M}_]+(?:[.-][\p{L}\p{N}\p{M}_]+)*")
 _INVERSION = regex.compile(r"-(?:t-)?(?:on|je|tu|il|elle|nous|vous|ils|elles|ce)$", regex.IGNORECASE)
 _CJK_RUN = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]+")
 # Characters that phrase a Chinese or Japanese question rather than name its subject.
-_CJK_FUNCTION = regex.compile(r"什么|怎么|如何|哪个|哪些|为什么|是否|可以|使用|吗|呢|吧|的|了|是|在|有|和|与|我|你|请|用|个|么")
+_CJK_FUNCTION = regex.compile(r"什么|怎么|如何|哪个|哪些|为什么|是否|可以|使用|一点|一下|吗|呢|吧|的|了|是|在|有|和|与|我|你|请|用|个|么|说|得|再")
 
 
 # Question words and modal verbs the stopword lists lack ("combien", "warum", "peux", "può"): they phrase
@@ -168,7 +254,7 @@ def subject_words(question: str) -> list[str]:
     """The words of `question` that name what it is about: not function, question or elaboration words,
     nor pronouns; a run of Chinese or Japanese counts by its characters left after function characters,
     one word per two."""
-    text = _text(question)
+    text = _HOW_MUCH.sub(" ", _text(question))
     out: list[str] = []
     function = _function_words()
     for run in _CJK_RUN.findall(text):
@@ -194,26 +280,57 @@ _DEMONSTRATIVE = frozenset("this that these those".split())
 _CJK_NAMED = regex.compile(r"(?:这个|那个)\s*[A-Za-z]")
 
 
-def _reference(question: str) -> str | None:
-    """How the question refers back: "connective" (it continues the previous one), "pronoun", or None."""
-    text = _IMPERSONAL.sub(" ", _text(question))
+def _cleaned(question: str) -> str:
+    """The question without the phrases that only look like a reference back ("is there", "one more
+    thing") and with what a Chinese demonstrative names removed ("这个App")."""
+    return _CJK_NAMED.sub(" ", _IMPERSONAL.sub(" ", _NEW_TOPIC.sub(" ", _text(question))))
+
+
+def _continues(text: str) -> bool:
+    """Does it start by continuing the previous question ("and…", "what about…", "…呢")?"""
+    return bool(_CONNECTIVE.search(text) or _FINAL_NE.search(text))
+
+
+def _pronoun_at(text: str) -> int | None:
+    """Where its first pronoun or demonstrative is (a character offset), or None."""
     quoted = bool(_QUOTED.search(text))
-    text = _CJK_NAMED.sub(" ", text)
-    if _CONNECTIVE.search(text) or _FINAL_NE.search(text):
-        return "connective"
-    if _CJK_REFERENCE.search(text) or _BOUND_REFERENCE.search(text):
-        return "pronoun"
+    found: list[int] = []
+    for pattern in (_CJK_REFERENCE, _BOUND_REFERENCE):
+        if match := pattern.search(text):
+            found.append(match.start())
     # German articles look like pronouns in text typed all lowercase ("wie funktioniert die eskalation"):
     # only read in a question typed with capitals.
-    if _GERMAN_DEMONSTRATIVE.search(text) and regex.match(r"\P{L}*\p{Lu}", text):
-        return "pronoun"
+    if (match := _GERMAN_DEMONSTRATIVE.search(text)) and regex.match(r"\P{L}*\p{Lu}", text):
+        found.append(match.start())
     # An all-capitals word is a name, not a pronoun: "IT support", "the ER", "ESO".
-    words = [w.lower() for w in _WORD.findall(text) if not (len(w) > 1 and w.isupper())]
-    italian = bool(_ITALIAN.intersection(words)) or "il" in words and detect_surely(text, words, False) == ("it", True)
-    if any(w in _REFERENCE_WORDS and not (italian and w in _ITALIAN_HOMOGRAPHS) and not (quoted and w in _DEMONSTRATIVE)
-           for w in words):
-        return "pronoun"
-    return None
+    words = [(m.start(), m.group().lower()) for m in _WORD.finditer(text) if not (len(m.group()) > 1 and m.group().isupper())]
+    plain = [w for _, w in words]
+    italian = bool(_ITALIAN.intersection(plain)) or "il" in plain and detect_surely(text, plain, False) == ("it", True)
+    found += [at for at, w in words
+              if w in _REFERENCE_WORDS and not (italian and w in _ITALIAN_HOMOGRAPHS) and not (quoted and w in _DEMONSTRATIVE)]
+    return min(found) if found else None
+
+
+def _reference(question: str) -> str | None:
+    """How the question refers back: "connective" (it continues the previous one), "pronoun", or None."""
+    text = _cleaned(question)
+    if _continues(text):
+        return "connective"
+    return "pronoun" if _pronoun_at(text) is not None else None
+
+
+def _asks_again(text: str, own: list[str], pronoun: bool) -> bool:
+    """Does it ask for the previous answer again, otherwise ("simpler please", "bullet points pls",
+    "explícamelo más fácil", "me lo traduci in inglese?", "说简单点")? A request, not a question with a
+    question word, whose other words name no subject of their own (one at most, or "it")."""
+    if _ASKS.search(text) or _EMBEDDED_QUESTION.search(text):
+        return False
+    if _REFORMULATE_CJK.search(text):
+        return len(subject_words(_REFORMULATE_CJK.sub(" ", text))) <= 1
+    if not any(_REFORMULATE.fullmatch(w) for w in _WORD.findall(text)):
+        return False
+    rest = [w for w in own if not _REFORMULATE.fullmatch(w) and w not in _COURTESY]
+    return pronoun or len(rest) <= 1
 
 
 def _stems(words: Iterable[str]) -> set[str]:
@@ -232,20 +349,41 @@ _SECOND_CLAUSE = regex.compile(
 # A question with this many subject words is read as new even with a pronoun in it ("I uploaded a file
 # with tables in it, but when I ask about those tables...").
 LONG = 5
+# A pronoun after this many subject words of its own question stands for one of them.
+ANTECEDENT = 3
 
 
 def is_follow_up(question: str, previous: str) -> bool:
     """Whether `question`, asked after `previous`, needs it to be understood (see the module's docstring)."""
-    reference = _reference(question)
+    text = _text(question)
+    if _CORRECTION.search(text):
+        return True  # "I meant the extender": the previous question, corrected
     own = subject_words(question)
-    if reference == "pronoun" and (len(own) >= LONG or _SECOND_CLAUSE.search(_text(question))):
-        return False  # a question this long, or naming its subject before "and ... it", says what "it" is
-    if reference is not None:
+    cleaned = _cleaned(question)
+    pronoun = _pronoun_at(cleaned)
+    if _asks_again(text, own, pronoun is not None):
         return True
-    if own and _DEFINITION.search(_text(question)):
-        return False
+    continues = _continues(cleaned)
+    if pronoun is not None:
+        if continues:  # "and how fast is it?", "what if I lose my phone after setting it up"
+            return len(own) < LONG
+        # "If I lose my badge, who do I tell about it?": what "it" stands for comes before it
+        before = subject_words(cleaned[:pronoun])
+        return not (len(before) >= ANTECEDENT or len(own) >= LONG or _SECOND_CLAUSE.search(text))
+    if _NEW_TOPIC.search(text) and own:
+        return False  # "one more thing: does the policy cover skiing?", "by the way, ..."
     earlier = subject_words(previous)
     shared = bool(_stems(own) & _stems(earlier))
+    named = [w for w in own if not w.isdigit() and w not in _COURTESY]  # "for a 6 year old?": the 6 is a value
+    if continues:
+        # "and where do I throw away old batteries?": a connective, then a whole question of its own;
+        # "e dopo tre anni?": a connective, then a fragment
+        rest = _CONNECTIVE.sub("", cleaned, count=1)
+        return bool(_FRAGMENT.search(rest) and len(named) <= 3) or not (len(own) >= 3 and not shared)
+    if own and _DEFINITION.search(text):
+        return False
+    if len(named) <= 2 and (_FRAGMENT.search(text) or _ADDITIVE.search(text) or _DEFINITE.search(text)):
+        return True  # "for a 6 year old?", "per day or per book?", "weekend too?", "the default value?"
     if len(own) >= 3 or (len(own) == 2 and not (shared and not _new_name(question, earlier))):
         return False
     return True

@@ -21,11 +21,44 @@ def test_the_shipped_pair_set_is_read_right() -> None:
     assert unseen.right.total >= 60 and unseen.right.rate >= 0.8, unseen.wrong
     pairs = [p for p in every if p.split != "blind-3"]
     report = decisions(pairs)
-    assert report.right.rate >= 0.95, report.wrong
+    assert report.right.rate >= 0.94, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
     assert report.by_split["held-out"].rate >= 0.95, report.wrong  # the rules were written on "dev" only
-    # Written blind to the rules by other authors (first read: 84% each; BENCHMARKS.md).
-    assert report.by_split["blind-1"].rate >= 0.9 and report.by_split["blind-2"].rate >= 0.9, report.wrong
+    # Written blind to the rules by other authors (first read: 84%, 84%, 77% and 70%; BENCHMARKS.md).
+    assert all(report.by_split[f"blind-{n}"].rate >= 0.9 for n in (1, 2, 4, 5)), report.wrong
+
+
+@pytest.mark.parametrize(
+    ("previous", "question", "follow_up"),
+    [
+        # A correction of the previous question.
+        ("How do I reset the printer?", "no, I meant the scanner", True),
+        ("Wie entkalke ich die Kaffeemaschine?", "ich meinte den Wasserkocher", True),
+        # A request about the previous answer, in any language; a question with a question word is not one.
+        ("What does the warranty cover?", "shorter please", True),
+        ("¿Qué cubre la garantía?", "explícamelo más fácil", True),
+        ("Que couvre la garantie ?", "tu peux le résumer en trois points ?", True),
+        ("保修范围是什么？", "说得简单一点", True),
+        ("What does the warranty cover?", "How do I print a table of contents?", False),
+        ("What does the warranty cover?", "ok, now explain what a deductible is", False),
+        # A fragment: a preposition or a definite article, two words of its own, the rest is the previous.
+        ("How much is a day pass at the pool?", "for students?", True),
+        ("¿Cuánto cuesta el abono mensual?", "para jubilados?", True),
+        ("Which port does the admin console use?", "the default password?", True),
+        ("Can I bring a dog to the office?", "on fridays too?", True),
+        # A connective before a whole question of its own is a new question; before a fragment, not.
+        ("When is the recycling collected?", "and how do I order a new compost bin for the garden?", False),
+        ("Wie viele Urlaubstage habe ich?", "und nach fünf Jahren?", True),
+        # A pronoun whose noun comes before it in the same question; a connective and a pronoun.
+        ("How do I book a meeting room?", "If the projector in room 4 breaks, who should I report it to?", False),
+        ("How do I enable backups?", "and what if I want to turn them off again later?", True),
+        # A message that says it changes the subject.
+        ("Where do I park at the clinic?", "one more thing: do you accept travel insurance?", False),
+        ("Wo parke ich bei der Klinik?", "übrigens, habt ihr samstags geöffnet?", False),
+    ],
+)
+def test_follow_up_reading_in_context(previous: str, question: str, follow_up: bool) -> None:
+    assert is_follow_up(question, previous) is follow_up
 
 
 @pytest.mark.parametrize(
