@@ -283,7 +283,8 @@ _CJK_NAMED = regex.compile(r"(?:这个|那个)\s*[A-Za-z]")
 def _cleaned(question: str) -> str:
     """The question without the phrases that only look like a reference back ("is there", "one more
     thing") and with what a Chinese demonstrative names removed ("这个App")."""
-    return _CJK_NAMED.sub(" ", _IMPERSONAL.sub(" ", _NEW_TOPIC.sub(" ", _text(question))))
+    text: str = _CJK_NAMED.sub(" ", _IMPERSONAL.sub(" ", _NEW_TOPIC.sub(" ", _text(question))))
+    return text
 
 
 def _continues(text: str) -> bool:
