@@ -16,10 +16,12 @@ OLLAMA = "Which port does Ollama use?"
 def test_the_shipped_pair_set_is_read_right() -> None:
     every = read_pairs()
     assert len(every) >= 60 and len({p.lang for p in every}) >= 5
-    # blind-3 was measured once and never looked at to change a rule: how questions nobody tuned on fare.
-    unseen = decisions([p for p in every if p.split == "blind-3"])
-    assert unseen.right.total >= 60 and unseen.right.rate >= 0.8, unseen.wrong
-    pairs = [p for p in every if p.split != "blind-3"]
+    # blind-3 and blind-6 were never looked at to change a rule: how questions nobody tuned on fare (83% and
+    # 75% on first read; blind-3 85% after the rules blind-4 and -5 brought).
+    unseen = decisions([p for p in every if p.split in ("blind-3", "blind-6")])
+    assert unseen.right.total >= 160 and unseen.right.rate >= 0.78, unseen.wrong
+    assert unseen.by_split["blind-3"].rate >= 0.8 and unseen.by_split["blind-6"].rate >= 0.72, unseen.wrong
+    pairs = [p for p in every if p.split not in ("blind-3", "blind-6")]
     report = decisions(pairs)
     assert report.right.rate >= 0.94, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
