@@ -39,6 +39,7 @@ from rag.ui.server import (
     readable_sign_in_errors,
     same_origin_websocket,
 )
+from rag.ui.views import forget_ready_columns
 
 log = logging.getLogger("app")
 
@@ -166,7 +167,8 @@ async def resume(thread: ThreadDict) -> None:
     follow-up is retrieved and answered with the earlier turns, under the chat settings it had."""
     conversation = await state.restore(services(), thread)
     await greeting.show_controls(conversation.choices)
-    await ready_for_next(services())
+    # Not readied here: the page replaces its elements with the thread's after this handler.
+    forget_ready_columns()
 
 
 @cl.on_chat_end

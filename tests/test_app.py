@@ -449,6 +449,29 @@ async def test_a_reopened_conversations_open_latency_step_closes_in_place(app_mo
     assert closed["createdAt"] < stage["createdAt"] and closed["name"] == stored["name"]
 
 
+async def test_a_reopened_side_by_side_chat_sends_its_first_columns_with_the_bubble(
+        app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    """Chainlit replaces the page's elements with the thread's after `on_chat_resume`: columns readied
+    before that are gone, so the first answer after a reopen sends its own (with its bubble)."""
+    import chainlit as cl
+
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    await app_module.settings_changed({"mode": "compare"})  # readied on this page
+    (readied,) = _elements(context, "Compare")
+    from rag.chat import conversation as chat
+    from rag.ui import state
+    stored = {"rag_conversation": chat.to_dict(state.conversation(app_module.services().options))}
+    await app_module.resume({"id": "thread-1", "name": "Ollama", "createdAt": "2026-01-02T03:04:05.000Z",
+                             "userId": None, "userIdentifier": None, "tags": None, "metadata": stored, "steps": [],
+                             "elements": []})
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))
+    (bubble,) = {c.args[0]["id"] for c in context.send_step.call_args_list if c.args[0]["type"] == "assistant_message"
+                 and c.args[0]["output"].startswith("**Side by side**")}
+    shown = [e for e in _elements(context, "Compare") if e["forId"] == bubble]
+    assert shown and shown[0]["id"] != readied["id"] and shown[0]["props"]["columns"] == []  # sent with the bubble
+
+
 async def test_the_chart_says_plainly_when_there_is_nothing_to_plot(app_module: ModuleType, context: Mock) -> None:
     import chainlit as cl
 

@@ -71,6 +71,6 @@ async def respond(services: Services, pipeline: Pipeline, text: str, focus: froz
 
 async def ready_for_next(services: Services) -> None:
     """What the chat's next answer needs on the page, sent while nobody waits: side by side's columns
-    (see `ready_columns`). After each answer, and when a chat starts, reopens or changes its mode."""
+    (see `ready_columns`). After each answer, and when a chat starts or changes its mode."""
     if conversation(services.options).side_by_side:
         await ready_columns()

@@ -378,14 +378,24 @@ async def ready_columns() -> None:
     the models take to start, and delayed the columns' first text (issue 25). Sent after an answer (and
     when side by side is chosen), for a bubble not sent yet, the element is on the page but shown nowhere
     until its answer's bubble arrives, which then re-renders only itself. It is stored with its answer's
-    final props; a reload or a reopened chat forgets it and readies another.
+    final props; a reload or a reopened chat forgets it (see `forget_ready_columns`).
     """
     if isinstance(cl.user_session.get(NEXT_COLUMNS), ReadyColumns):
         return
     token = FEEDS.new_token()
     ready = ReadyColumns(str(uuid.uuid4()), columns_element(token), token)
-    await ready.element.send(for_id=ready.message_id, persist=False)
-    cl.user_session.set(NEXT_COLUMNS, ready)
+    cl.user_session.set(NEXT_COLUMNS, ready)  # before the send: a second call meanwhile sends no second one
+    try:
+        await ready.element.send(for_id=ready.message_id, persist=False)
+    except BaseException:
+        forget_ready_columns()
+        raise
+
+
+def forget_ready_columns() -> None:
+    """The page's elements were replaced (a reopened chat: Chainlit sends the stored ones after
+    `on_chat_resume`), so ready columns sent before are gone: the next answer sends its own."""
+    cl.user_session.set(NEXT_COLUMNS, None)
 
 
 class CompareView(AnswerView):

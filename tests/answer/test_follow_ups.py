@@ -57,6 +57,15 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         # A message that says it changes the subject.
         ("Where do I park at the clinic?", "one more thing: do you accept travel insurance?", False),
         ("Wo parke ich bei der Klinik?", "übrigens, habt ihr samstags geöffnet?", False),
+        # Words these rules look for, in new questions of their own (a review's finds).
+        ("How do I reset the router?", "¿Por qué se cae el wifi?", False),
+        ("How do I reset the router?", "Bis wann muss ich die Steuererklärung abgeben?", False),
+        ("How do I reset the router?", "Am I eligible for overtime?", False),
+        ("How do I reset the router?", "Explain photosynthesis", False),
+        ("How do I reset the router?", "Do points expire?", False),
+        ("How do I reset the router?", "Is Spanish easy?", False),
+        ("How do I reset the router?", "列表怎么排序?", False),
+        ("How do I reset the router?", "Je pensais acheter une voiture électrique, quelles aides existent ?", False),
     ],
 )
 def test_follow_up_reading_in_context(previous: str, question: str, follow_up: bool) -> None:
