@@ -163,6 +163,13 @@ _CONNECTIVE = regex.compile(
     r"|^\s*(?:और|तो|लेकिन|पर|फिर|आणि|मग|पण)(?![\p{L}\p{M}])",
     regex.IGNORECASE,
 )
+# Connectives that only ever continue: "what about LM Studio?", "and how about vLLM?", "qué tal en
+# invierno?": a follow-up however much follows them.
+_ONLY_CONTINUES = regex.compile(
+    r"^\s*[¿¡(\"'«]*\s*(?:(?:and|et|und|y|e)\s+)?(?:what\s+about|how\s+about|what\s+else|how\s+so|quid|pareil|même"
+    r"|was\s+ist\s+mit|wie\s+steht\s+es\s+mit|qué\s+tal|e\s+quanto\s+a|e\s+per|和\s*呢)\b",
+    regex.IGNORECASE,
+)
 # Chinese asks "and X?" with a final 呢 ("速度呢？", "LM Studio 呢？").
 _FINAL_NE = regex.compile(r"呢\s*[?？]?\s*$")
 
@@ -405,6 +412,8 @@ def is_follow_up(question: str, previous: str) -> bool:
         # "and where do I throw away old batteries?": a connective, then a whole question of its own;
         # "e dopo tre anni?": a connective, then a fragment
         rest = _CONNECTIVE.sub("", cleaned, count=1)
+        if _ONLY_CONTINUES.search(cleaned) or _FINAL_NE.search(cleaned):
+            return True
         return bool(_FRAGMENT.search(rest) and len(named) <= 3) or not (len(own) >= 3 and not shared)
     if own and _DEFINITION.search(text):
         return False

@@ -51,6 +51,8 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         # A connective before a whole question of its own is a new question; before a fragment, not.
         ("When is the recycling collected?", "and how do I order a new compost bin for the garden?", False),
         ("Wie viele Urlaubstage habe ich?", "und nach fünf Jahren?", True),
+        # ... but "what about" only ever continues, however long what follows.
+        ("Which port does Ollama use?", "and what about the ports LM Studio uses on Windows laptops?", True),
         # A pronoun whose noun comes before it in the same question; a connective and a pronoun.
         ("How do I book a meeting room?", "If the projector in room 4 breaks, who should I report it to?", False),
         ("How do I enable backups?", "and what if I want to turn them off again later?", True),
