@@ -3,16 +3,25 @@
 Asks N questions in one conversation (2N messages, each answer with its steps, sources and the latency
 chart), then reopens it from the sidebar R times: each time from a fresh page load to every answer of the
 conversation on screen. Also times the answers themselves, so a run with history off is the comparison.
+
+With `bare`, bare Chainlit does the same beside it, in the same run: one `on_message` streaming the same
+server's reply, Chainlit's own SQLAlchemy data layer on SQLite (the same schema), no steps, no elements:
+what reopening a thread of the same number of messages costs in Chainlit itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +32,45 @@ from rag.metrics import percentile
 
 _FOOTERS = "() => [...document.querySelectorAll('.step[data-step-type=assistant_message]')]" \
            ".filter(e => /(ms|s) total/.test(e.textContent)).length"
+# Bare Chainlit's answers have no footer: counted by the reply's last words.
+_BARE_ANSWERS = "() => [...document.querySelectorAll('.step[data-step-type=assistant_message]')]" \
+                ".filter(e => e.textContent.includes('by default [1].')).length"
+
+# The reference: a Chainlit app that keeps its conversations, and nothing else.
+BARE_APP = '''
+import os
+import chainlit as cl
+from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from openai import AsyncOpenAI
+
+client = AsyncOpenAI(base_url=os.environ["BARE_MODEL_URL"], api_key="not-needed")
+
+
+@cl.data_layer
+def history() -> SQLAlchemyDataLayer:
+    return SQLAlchemyDataLayer(conninfo=os.environ["BARE_DATABASE_URL"])
+
+
+@cl.header_auth_callback
+def local(headers) -> cl.User:
+    return cl.User(identifier="local")
+
+
+@cl.on_chat_resume
+async def resume(thread) -> None:
+    pass
+
+
+@cl.on_message
+async def answer(message: cl.Message) -> None:
+    reply = cl.Message(content="")
+    stream = await client.chat.completions.create(
+        model="phi-4-mini", messages=[{"role": "user", "content": message.content}], stream=True)
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            await reply.stream_token(chunk.choices[0].delta.content)
+    await reply.send()
+'''
 
 
 @dataclass(frozen=True)
@@ -35,22 +83,73 @@ class HistoryReport:
     answer_p95_ms: float
     resume_runs_ms: list[float]
     resume_median_ms: float
+    bare_answer_p50_ms: float | None = None
+    bare_resume_runs_ms: list[float] = field(default_factory=list)
+    bare_resume_median_ms: float | None = None
 
 
-def _ask(page: Any, text: str, timeout_ms: float = 60_000) -> float:
-    before = page.evaluate(_FOOTERS)
+def _ask(page: Any, text: str, answers: str = _FOOTERS, timeout_ms: float = 60_000) -> float:
+    before = page.evaluate(answers)
     page.fill("#chat-input", text)
     page.wait_for_selector("#chat-submit:not([disabled])", timeout=timeout_ms)
     started = time.perf_counter()
     page.click("#chat-submit")
-    page.wait_for_function(f"n => ({_FOOTERS})() > n", arg=before, timeout=timeout_ms)
+    page.wait_for_function(f"n => ({answers})() > n", arg=before, timeout=timeout_ms)
+    page.wait_for_function("() => !document.querySelector('#stop-button')", timeout=timeout_ms)  # stored by now
     return (time.perf_counter() - started) * 1000
 
 
-def run_history_bench(questions: int = 25, resumes: int = 3, history: bool = True) -> HistoryReport:
+def _fill_and_reopen(browser: Any, url: str, questions: int, resumes: int, answers: str) -> tuple[list[float], list[float]]:
+    """One conversation of `questions` answers, then reopened from the sidebar `resumes` times, each from a
+    fresh page load to every answer on screen."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("#chat-input", timeout=60_000)
+    asked = [_ask(page, f"Question {i + 1}: which port does Ollama use?", answers) for i in range(questions)]
+    reopened = []
+    for _ in range(resumes):
+        page.goto(url)
+        page.wait_for_selector("a[href^='/thread/']", timeout=60_000)
+        started = time.perf_counter()
+        page.locator("a[href^='/thread/']").first.click()
+        page.wait_for_function(f"n => ({answers})() >= n", arg=questions, timeout=120_000)
+        reopened.append(round((time.perf_counter() - started) * 1000, 1))
+    page.close()
+    return asked, reopened
+
+
+def _start_bare(folder: Path, model_url: str, port: int) -> subprocess.Popen[bytes]:
+    """Bare Chainlit with its own SQLAlchemy data layer on a SQLite file of the app's schema."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from rag.chat.history import migrate
+
+    url = f"sqlite+aiosqlite:///{(folder / 'bare.db').resolve()}"
+
+    async def schema() -> None:
+        engine = create_async_engine(url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(schema())
+    (folder / "app.py").write_text(BARE_APP)
+    env = {**os.environ, "BARE_MODEL_URL": model_url, "BARE_DATABASE_URL": url, "CHAINLIT_APP_ROOT": str(folder),
+           "CHAINLIT_AUTH_SECRET": "bench-" + "x" * 40}
+    log = open(folder / "bare.log", "wb")  # noqa: SIM115 - lives as long as the process
+    return subprocess.Popen([str(Path(sys.executable).parent / "chainlit"), "run", "app.py", "--headless",
+                             "--host", "127.0.0.1", "--port", str(port)], cwd=folder, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def run_history_bench(questions: int = 25, resumes: int = 3, history: bool = True, bare: bool = False) -> HistoryReport:
     """Start a fake server and the real app (history on, SQLite), fill a conversation, reopen it.
-    With `history` off only the answers are timed (the comparison: what history adds to them)."""
+    With `history` off only the answers are timed (the comparison: what history adds to them); with
+    `bare`, bare Chainlit with its own data layer does the same in the same run."""
     from playwright.sync_api import sync_playwright
+
+    from rag.bench.conversation import _wait_http
 
     reply = Reply(content=["Ollama ", "listens ", "on ", "port ", "11434 ", "by ", "default ", "[1]."], delay_between=0.005)
     with tempfile.TemporaryDirectory(prefix="rag-bench-history-") as tmp, \
@@ -58,28 +157,33 @@ def run_history_bench(questions: int = 25, resumes: int = 3, history: bool = Tru
         corpus = Path(tmp) / "corpus"
         shutil.copytree(REPO / "docs_corpus", corpus, ignore=shutil.ignore_patterns("uploads"))
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
         app = start_app(corpus, fake.url, port, Path(tmp) / "app.log", RAG_HISTORY=str(history).lower())
+        reference = None
+        if bare and history:
+            (Path(tmp) / "bare").mkdir()
+            bare_port = free_port()
+            reference = _start_bare(Path(tmp) / "bare", fake.url, bare_port)
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.goto(url)
-                page.wait_for_selector("#chat-input", timeout=60_000)
-                answers = [_ask(page, f"Question {i + 1}: which port does Ollama use?") for i in range(questions)]
-                resumes_ms = []
-                for _ in range(resumes if history else 0):
-                    page.goto(url)
-                    page.wait_for_selector("a[href^='/thread/']", timeout=60_000)
-                    started = time.perf_counter()
-                    page.locator("a[href^='/thread/']").first.click()
-                    page.wait_for_function(f"n => ({_FOOTERS})() >= n", arg=questions, timeout=120_000)
-                    resumes_ms.append(round((time.perf_counter() - started) * 1000, 1))
+                answers, resumes_ms = _fill_and_reopen(browser, f"http://127.0.0.1:{port}", questions,
+                                                       resumes if history else 0, _FOOTERS)
+                bare_answers: list[float] = []
+                bare_ms: list[float] = []
+                if reference is not None:
+                    _wait_http(f"http://127.0.0.1:{bare_port}")
+                    bare_answers, bare_ms = _fill_and_reopen(browser, f"http://127.0.0.1:{bare_port}", questions,
+                                                             resumes, _BARE_ANSWERS)
                 browser.close()
         finally:
             stop(app)
+            if reference is not None:
+                os.killpg(reference.pid, signal.SIGTERM)
+                reference.wait(timeout=20)
     return HistoryReport(questions, 2 * questions, round(percentile(answers, 50), 1), round(percentile(answers, 95), 1),
-                         resumes_ms, round(statistics.median(resumes_ms), 1) if resumes_ms else 0.0)
+                         resumes_ms, round(statistics.median(resumes_ms), 1) if resumes_ms else 0.0,
+                         round(percentile(bare_answers, 50), 1) if bare_answers else None, bare_ms,
+                         round(statistics.median(bare_ms), 1) if bare_ms else None)
 
 
 def report_json(report: HistoryReport) -> str:
@@ -91,6 +195,11 @@ def report_text(r: HistoryReport) -> str:
                f"p95 {r.answer_p95_ms:.0f} ms")
     if not r.resume_runs_ms:
         return answers + " (history off)"
-    return (answers + "\n"
+    text = (answers + "\n"
             f"reopened from the sidebar {len(r.resume_runs_ms)} times: median {r.resume_median_ms:.0f} ms "
             f"({', '.join(f'{ms:.0f}' for ms in r.resume_runs_ms)} ms) to every answer on screen")
+    if r.bare_resume_median_ms is not None:
+        text += (f"\nbare Chainlit, same run (its own data layer; answer p50 {r.bare_answer_p50_ms:.0f} ms): reopened "
+                 f"{len(r.bare_resume_runs_ms)} times: median {r.bare_resume_median_ms:.0f} ms "
+                 f"({', '.join(f'{ms:.0f}' for ms in r.bare_resume_runs_ms)} ms)")
+    return text

@@ -743,12 +743,13 @@ def bench_corpus(dataset: Path | None, chunks: str | None, engine: str | None, a
 @click.option("--questions", default=25, show_default=True, type=click.IntRange(1, 500), help="Questions in the conversation.")
 @click.option("--resumes", default=3, show_default=True, type=click.IntRange(1, 20), help="Times to reopen it.")
 @click.option("--history/--no-history", default=True, show_default=True, help="Off: time the answers only, for comparison.")
+@click.option("--beside-bare", is_flag=True, help="Bare Chainlit with its own data layer does the same, in the same run.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-def bench_history(questions: int, resumes: int, history: bool, as_json: bool) -> None:
+def bench_history(questions: int, resumes: int, history: bool, beside_bare: bool, as_json: bool) -> None:
     """Reopen a stored conversation in Chromium: time to every answer on screen (needs /usr/bin/chromium)."""
     from rag.bench.history import report_json, report_text, run_history_bench
 
-    report = run_history_bench(questions, resumes, history)
+    report = run_history_bench(questions, resumes, history, bare=beside_bare)
     click.echo(report_json(report) if as_json else report_text(report))
 
 

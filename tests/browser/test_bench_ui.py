@@ -37,3 +37,16 @@ def test_bench_ui_conversation_measures_the_app_beside_bare_chainlit(mode: str, 
     assert all(0 < a["first_ms"] <= a["complete_ms"] < 60_000 for a in report["answers"])
     assert {s["app"] for s in report["summary"]} == {"bare Chainlit", f"this app ({mode})"}
     assert chart.read_text().startswith("<svg") and "polyline" in chart.read_text()
+
+
+def test_bench_history_reopens_in_the_app_and_in_bare_chainlit() -> None:
+    """Issue 25, point 4: reopening a stored conversation, the app beside bare Chainlit with its own data
+    layer, in one run."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    result = CliRunner().invoke(cli, ["bench", "history", "--questions", "2", "--resumes", "1", "--beside-bare", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["questions"] == 2 and len(report["resume_runs_ms"]) == len(report["bare_resume_runs_ms"]) == 1
+    assert 0 < report["resume_median_ms"] < 60_000 and 0 < report["bare_resume_median_ms"] < 60_000
+    assert 0 < report["bare_answer_p50_ms"] < 60_000
