@@ -70,6 +70,30 @@ def test_the_product_has_its_own_name_logo_and_avatar(page, stack: Stack) -> Non
     shot(page, "branding")
 
 
+def test_the_first_screen_says_what_the_app_does_right_under_the_starters(browser, stack: Stack) -> None:
+    """The greeting sat under a gap of the screen's leftover height (Chainlit centres its welcome screen in
+    the whole height), on a desktop and a phone."""
+    stack.fake.script()
+    for width, height in ((1280, 900), (390, 844)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.goto(stack.app_url)
+        page.wait_for_function("() => document.body.innerText.includes('Answering from')", timeout=30_000)
+        gap = page.evaluate("""() => {
+            // the starters' bottom: the welcome screen's own box grows into the gap
+            const shown = [...document.querySelector('#welcome-screen').querySelectorAll('button')];
+            const bottom = Math.max(...shown.map(b => b.getBoundingClientRect().bottom));
+            const greeting = [...document.querySelectorAll('.step')].find(e => e.innerText.includes('Ask about your documents'));
+            return greeting.getBoundingClientRect().top - bottom;
+        }""")
+        assert 0 <= gap < 64, (width, gap)
+        if width == 1280:
+            shot(page, "first-screen")
+        ask(page, "Which port does Ollama use?")  # the welcome screen goes, the chat answers
+        assert page.locator("#welcome-screen").count() == 0
+        context.close()
+
+
 def test_stopping_side_by_side_marks_both_columns_stopped(page, stack: Stack) -> None:
     """Both columns stayed "streaming…" with "–" for every figure after stop; while streaming they showed
     "–" for first token when the steps already showed it."""
