@@ -310,6 +310,14 @@ def test_html_in_documents_cannot_reach_the_page() -> None:
     assert config["features"]["unsafe_allow_html"] is False
 
 
+def test_the_element_stubs_load_their_components_the_same_way() -> None:
+    """Sources.jsx and Compare.jsx each define the page's one loader (the first to run wins): the same
+    line in both, or an edit to one would only sometimes apply. It refuses an error page as code."""
+    loaders = {[line for line in (REPO / "public" / "elements" / name).read_text().splitlines()
+                if line.startswith("const load = ")][0] for name in ("Sources.jsx", "Compare.jsx")}
+    assert len(loaders) == 1 and "r.status !== 200" in loaders.pop()
+
+
 async def test_settings_switch_the_mode_for_this_session_only(app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
     import chainlit as cl
 

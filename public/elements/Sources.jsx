@@ -5,7 +5,7 @@
 // same component at every render: nothing the user opened closes.
 import { Markdown } from "@/components/markdown";
 
-const load = window.__ragLoad || (window.__ragLoad = (name) => { const r = new XMLHttpRequest(); r.open("GET", apiClient.buildEndpoint("/public/elements/lib/" + name + ".js"), false); r.send(); return new Function("return (" + r.responseText + "\n);")(); });
+const load = window.__ragLoad || (window.__ragLoad = (name) => { const r = new XMLHttpRequest(); r.open("GET", apiClient.buildEndpoint("/public/elements/lib/" + name + ".js"), false); r.send(); if (r.status !== 200) throw new Error("public/elements/lib/" + name + ".js: HTTP " + r.status); return new Function("return (" + r.responseText + "\n);")(); });
 const Sources = window.__ragSources || (window.__ragSources = load("Sources")(React, Markdown));
 
 export default <Sources p={props} />;
