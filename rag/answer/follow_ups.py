@@ -411,9 +411,9 @@ def is_follow_up(question: str, previous: str) -> bool:
     if continues:
         # "and where do I throw away old batteries?": a connective, then a whole question of its own;
         # "e dopo tre anni?": a connective, then a fragment
-        rest = _CONNECTIVE.sub("", cleaned, count=1)
         if _ONLY_CONTINUES.search(cleaned) or _FINAL_NE.search(cleaned):
             return True
+        rest = _CONNECTIVE.sub("", cleaned, count=1)
         return bool(_FRAGMENT.search(rest) and len(named) <= 3) or not (len(own) >= 3 and not shared)
     if own and _DEFINITION.search(text):
         return False

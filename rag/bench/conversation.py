@@ -75,17 +75,23 @@ class AnswerTiming:
     complete_ms: float
 
 
-def _start_bare(folder: Path, model_url: str, port: int, log_path: Path, model: str = "phi-4-mini") -> subprocess.Popen[bytes]:
-    (folder / "app.py").write_text(BARE_APP)
-    env = {**os.environ, "BARE_MODEL_URL": model_url, "BARE_MODEL": model, "CHAINLIT_APP_ROOT": str(folder)}
+def start_bare(folder: Path, source: str, port: int, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
+    """A bare Chainlit app (`source`, written to `folder`) on `port`, in a process group of its own."""
+    (folder / "app.py").write_text(source)
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "chainlit"), "run", "app.py", "--headless", "--host", "127.0.0.1",
-         "--port", str(port)], cwd=folder, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True)
+         "--port", str(port)], cwd=folder, env={**os.environ, "CHAINLIT_APP_ROOT": str(folder), **env},
+        stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     return process
 
 
-def _wait_http(url: str, seconds: float = 90.0) -> None:
+def stop_bare(process: subprocess.Popen[bytes]) -> None:
+    """Stop a bare app started by `start_bare`, with whatever it started."""
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=20)
+
+
+def wait_http(url: str, seconds: float = 90.0) -> None:
     import urllib.request
 
     deadline = time.monotonic() + seconds
@@ -132,10 +138,10 @@ def run_conversation_bench(answers: int = 30, tokens: int = 100, ttft_s: float =
         # Every answer the same path: a draft in auto mode, however well the corpus supports the question.
         app = start_app(corpus, fake.url, app_port, root / "app.log", RAG_MODE="small" if mode == "compare" else mode,
                         RAG_MIN_DRAFT_SUPPORT="0", RAG_SKIP_DRAFT_SUPPORT="0")
-        bare = _start_bare(root / "bare", fake.url, bare_port, root / "bare.log",
-                           model="gpt-oss-20b" if mode == "auto" else "phi-4-mini")
+        bare = start_bare(root / "bare", BARE_APP, bare_port, root / "bare.log", BARE_MODEL_URL=fake.url,
+                          BARE_MODEL="gpt-oss-20b" if mode == "auto" else "phi-4-mini")
         try:
-            _wait_http(f"http://127.0.0.1:{bare_port}")
+            wait_http(f"http://127.0.0.1:{bare_port}")
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for name, url in (("bare Chainlit", f"http://127.0.0.1:{bare_port}"),
@@ -167,8 +173,7 @@ def run_conversation_bench(answers: int = 30, tokens: int = 100, ttft_s: float =
                 browser.close()
         finally:
             stop(app)
-            os.killpg(bare.pid, signal.SIGTERM)
-            bare.wait(timeout=20)
+            stop_bare(bare)
     return rows
 
 

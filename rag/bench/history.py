@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.bench.conversation import start_bare, stop_bare, wait_http
 from rag.fakes.appserver import REPO, free_port, start_app, stop
 from rag.fakes.openai_server import FakeOpenAIServer, Reply
 from rag.bench.ui import CHROMIUM, CHROMIUM_ARGS
@@ -134,13 +132,8 @@ def _start_bare(folder: Path, model_url: str, port: int) -> subprocess.Popen[byt
             await engine.dispose()
 
     asyncio.run(schema())
-    (folder / "app.py").write_text(BARE_APP)
-    env = {**os.environ, "BARE_MODEL_URL": model_url, "BARE_DATABASE_URL": url, "CHAINLIT_APP_ROOT": str(folder),
-           "CHAINLIT_AUTH_SECRET": "bench-" + "x" * 40}
-    log = open(folder / "bare.log", "wb")  # noqa: SIM115 - lives as long as the process
-    return subprocess.Popen([str(Path(sys.executable).parent / "chainlit"), "run", "app.py", "--headless",
-                             "--host", "127.0.0.1", "--port", str(port)], cwd=folder, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return start_bare(folder, BARE_APP, port, folder / "bare.log", BARE_MODEL_URL=model_url, BARE_DATABASE_URL=url,
+                      CHAINLIT_AUTH_SECRET="bench-" + "x" * 40)
 
 
 def run_history_bench(questions: int = 25, resumes: int = 3, history: bool = True, bare: bool = False) -> HistoryReport:
@@ -148,8 +141,6 @@ def run_history_bench(questions: int = 25, resumes: int = 3, history: bool = Tru
     With `history` off only the answers are timed (the comparison: what history adds to them); with
     `bare`, bare Chainlit with its own data layer does the same in the same run."""
     from playwright.sync_api import sync_playwright
-
-    from rag.bench.conversation import _wait_http
 
     reply = Reply(content=["Ollama ", "listens ", "on ", "port ", "11434 ", "by ", "default ", "[1]."], delay_between=0.005)
     with tempfile.TemporaryDirectory(prefix="rag-bench-history-") as tmp, \
@@ -171,15 +162,14 @@ def run_history_bench(questions: int = 25, resumes: int = 3, history: bool = Tru
                 bare_answers: list[float] = []
                 bare_ms: list[float] = []
                 if reference is not None:
-                    _wait_http(f"http://127.0.0.1:{bare_port}")
+                    wait_http(f"http://127.0.0.1:{bare_port}")
                     bare_answers, bare_ms = _fill_and_reopen(browser, f"http://127.0.0.1:{bare_port}", questions,
                                                              resumes, _BARE_ANSWERS)
                 browser.close()
         finally:
             stop(app)
             if reference is not None:
-                os.killpg(reference.pid, signal.SIGTERM)
-                reference.wait(timeout=20)
+                stop_bare(reference)
     return HistoryReport(questions, 2 * questions, round(percentile(answers, 50), 1), round(percentile(answers, 95), 1),
                          resumes_ms, round(statistics.median(resumes_ms), 1) if resumes_ms else 0.0,
                          round(percentile(bare_answers, 50), 1) if bare_answers else None, bare_ms,
