@@ -136,17 +136,22 @@ class Retriever:
 
     async def _merge(self) -> None:
         """Rebuild the engine over everything, off the lock, and install it unless the index moved on."""
-        while isinstance(self.index, Index) and self.index.segmented:
-            generation = self.index.generation
-            documents = self.library.document_chunks()
-            snapshot = await asyncio.to_thread(self.index.build, documents)
-            async with self._lock:
-                installed = self.index.install(snapshot, generation)
-            if installed:
-                log.info("index merged: %d chunks, %s", len(snapshot.chunks), snapshot.engine.name)
-                await asyncio.to_thread(self._save_engines, documents, snapshot)
-                await asyncio.to_thread(self.index.prepare_updates)
-        await asyncio.to_thread(self.save_store)
+        while True:
+            while isinstance(self.index, Index) and self.index.segmented:
+                generation = self.index.generation
+                documents = self.library.document_chunks()
+                snapshot = await asyncio.to_thread(self.index.build, documents)
+                async with self._lock:
+                    installed = self.index.install(snapshot, generation)
+                if installed:
+                    log.info("index merged: %d chunks, %s", len(snapshot.chunks), snapshot.engine.name)
+                    await asyncio.to_thread(self._save_engines, documents, snapshot)
+                    await asyncio.to_thread(self.index.prepare_updates)
+            await asyncio.to_thread(self.save_store)
+            # A change that landed while the store was written saw this merge still running and started
+            # none of its own: merge it here, or it would score from segments until the next change.
+            if not (isinstance(self.index, Index) and self.index.segmented):
+                return
 
     def _save_engines(self, documents: Mapping[DocumentKey, tuple[Chunk, ...]], snapshot: object) -> None:
         """Keep the engines of this set of documents for the next start (bm25s only)."""

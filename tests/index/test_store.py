@@ -3,7 +3,9 @@ applied incrementally with the scores of a full rebuild, for both engines."""
 
 from __future__ import annotations
 
+import asyncio
 import pickle
+import threading
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,31 @@ def test_only_document_changes_wake_the_watcher(tmp_path: Path) -> None:
     for own in (".rag-library.lock", ".rag-library.changes", "uploads/.tmp-123", ".git/HEAD"):
         assert not is_document_change(str(tmp_path / own), tmp_path)
     assert not is_document_change("/etc/passwd", tmp_path)
+
+
+async def test_a_change_while_the_merge_writes_the_store_is_merged_too(corpus_dir: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The race CI hit once: an upload landing while the background merge wrote the store saw that merge
+    # still running, started none, and the index kept scoring from segments after the merge ended.
+    settings = Settings(corpus_dir=corpus_dir, engine="rank-bm25", _env_file=None)
+    _corpus(corpus_dir)
+    retriever = build_retriever(settings)
+    retriever.warm_up()
+    writing, release = threading.Event(), threading.Event()
+    real_save = retriever.save_store
+
+    def slow_save() -> None:
+        writing.set()
+        release.wait(10)
+        real_save()
+
+    monkeypatch.setattr(retriever, "save_store", slow_save)
+    await retriever.add_upload("first.md", b"# First\n\nzebras and topic2\n")
+    await asyncio.to_thread(writing.wait, 10)  # the merge is done and writing the store
+    assert not retriever.index.segmented
+    second = await retriever.add_upload("second.md", b"# Second\n\ngiraffes\n")
+    assert retriever.index.segmented
+    release.set()
+    await retriever.settled()
+    assert not retriever.index.segmented
+    assert [p.chunk.source for p in retriever.index.search("giraffes", 3).passages] == [second.source]
