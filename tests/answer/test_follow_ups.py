@@ -16,18 +16,18 @@ OLLAMA = "Which port does Ollama use?"
 def test_the_shipped_pair_set_is_read_right() -> None:
     every = read_pairs()
     assert len(every) >= 60 and len({p.lang for p in every}) >= 5
-    # blind-3 and blind-6 were never looked at to change a rule: how questions nobody tuned on fare (83% and
-    # 75% on first read; blind-3 85% after the rules blind-4 and -5 brought).
-    unseen = decisions([p for p in every if p.split in ("blind-3", "blind-6")])
-    assert unseen.right.total >= 160 and unseen.right.rate >= 0.78, unseen.wrong
-    assert unseen.by_split["blind-3"].rate >= 0.8 and unseen.by_split["blind-6"].rate >= 0.72, unseen.wrong
-    pairs = [p for p in every if p.split not in ("blind-3", "blind-6")]
+    # blind-3 was never looked at to change a rule: how questions nobody tuned on fare (83% on first read).
+    unseen = decisions([p for p in every if p.split == "blind-3"])
+    assert unseen.right.total == 60 and unseen.right.rate >= 0.85, unseen.wrong
+    pairs = [p for p in every if p.split != "blind-3"]
     report = decisions(pairs)
-    assert report.right.rate >= 0.94, report.wrong
+    assert report.right.total >= 840 and report.right.rate >= 0.93, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
     assert report.by_split["held-out"].rate >= 0.95, report.wrong  # the rules were written on "dev" only
-    # Written blind to the rules by other authors (first read: 84%, 84%, 77% and 70%; BENCHMARKS.md).
-    assert all(report.by_split[f"blind-{n}"].rate >= 0.9 for n in (1, 2, 4, 5)), report.wrong
+    # Written blind to the rules by other authors, each read once before the rules were fixed on it (first
+    # reads: 84%, 84%, 77%, 70%, 75%, 83%, 75%, 81%; BENCHMARKS.md).
+    assert all(report.by_split[f"blind-{n}"].rate >= 0.9 for n in (1, 2, 4, 5, 6, 7, 9)), report.wrong
+    assert report.by_split["blind-8"].rate >= 0.85, report.wrong
 
 
 @pytest.mark.parametrize(
@@ -68,6 +68,39 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         ("How do I reset the router?", "Is Spanish easy?", False),
         ("How do I reset the router?", "列表怎么排序?", False),
         ("How do I reset the router?", "Je pensais acheter une voiture électrique, quelles aides existent ?", False),
+        # Picking one of the options the previous question named; not when it names them itself.
+        ("Compare the Silver and Gold memberships", "which one is better for swimming?", True),
+        ("Was ist der Unterschied zwischen Tarif A und Tarif B?", "welcher lohnt sich für Familien?", True),
+        ("¿Qué diferencia hay entre el abono mensual y el anual?", "entre los dos, ¿cuál me sale más barato?", True),
+        ("Quais são os dois planos de internet?", "qual deles tem fidelidade?", True),
+        ("健身房的月卡和年卡有什么区别？", "选哪个更划算", True),
+        ("What is the difference between the Silver and Gold memberships?", "the second one, does it include classes?", True),
+        ("What is the difference between the Silver and Gold memberships?", "Which browser does the booking site support?", False),
+        ("How do I book a court?", "Which is cheaper, the Silver or the Gold membership?", False),
+        # The previous answer: doubted, not understood, to be said again otherwise, or its source asked for.
+        ("How late is the gym open on Sundays?", "are you sure? the app says 6pm", True),
+        ("How late is the gym open on Sundays?", "hmm i don't think that's right", True),
+        ("Wie lange hat das Bad sonntags offen?", "Stimmt das? Auf dem Schild steht 18 Uhr.", True),
+        ("How do I descale the machine?", "explain it like i'm 5", True),
+        ("How do I descale the machine?", "I don't understand how to descale the milk frother", False),
+        ("Comment détartrer la machine ?", "j'ai rien compris, tu peux reformuler plus simplement ?", True),
+        ("Can I sublet my room?", "where does it say that in the contract?", True),
+        ("Can I sublet my room?", "you said yes but my landlord disagrees, clause 12 forbids it", True),
+        ("How do I pair the headphones?", "done, but the light is still blinking red", True),
+        ("How do I pair the headphones?", "translate that into German for my dad", True),
+        ("How do I pair the headphones?", "Translate the safety instructions into German", False),
+        ("Welche Dokumente brauche ich für den Umzug?", "kannst du das als tabelle zeigen", True),
+        # A changed value, detail or condition.
+        ("What is the late fee for year 7 pupils?", "year 9", True),
+        ("Wie lange backe ich das Brot bei 200 Grad?", "bei 180?", True),
+        ("Can I bring a stroller on board?", "even if it folds down really small?", True),
+        ("Is the pool open on public holidays?", "weekends different?", True),
+        ("What's the service interval for the petrol model?", "same question for the hybrid", True),
+        ("How long do I proof the dough at room temperature?", "in the fridge instead?", True),
+        ("Where is the nearest recycling centre?", "ok and to the one in the north?", True),
+        ("Where is the nearest recycling centre?", "thanks! also, is there a bulky waste pickup?", False),
+        ("Et le parking, il est gratuit ?", "Y las clases de yoga, ¿hay que reservarlas antes?", False),
+        ("When is the exam registration deadline?", "so what happens if a student misses the exam through illness?", False),
     ],
 )
 def test_follow_up_reading_in_context(previous: str, question: str, follow_up: bool) -> None:
