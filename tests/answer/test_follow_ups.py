@@ -16,10 +16,12 @@ OLLAMA = "Which port does Ollama use?"
 def test_the_shipped_pair_set_is_read_right() -> None:
     every = read_pairs()
     assert len(every) >= 60 and len({p.lang for p in every}) >= 5
-    # blind-3 was never looked at to change a rule: how questions nobody tuned on fare (83% on first read).
-    unseen = decisions([p for p in every if p.split == "blind-3"])
-    assert unseen.right.total == 60 and unseen.right.rate >= 0.85, unseen.wrong
-    pairs = [p for p in every if p.split != "blind-3"]
+    # blind-3 and blind-10 were never looked at to change a rule: how questions nobody tuned on fare (blind-3
+    # 83% on first read, 87% now; blind-10, read once after every other fix: 85%).
+    unseen = decisions([p for p in every if p.split in ("blind-3", "blind-10")])
+    assert unseen.right.total == 160 and unseen.right.rate >= 0.82, unseen.wrong
+    assert unseen.by_split["blind-3"].rate >= 0.85 and unseen.by_split["blind-10"].rate >= 0.82, unseen.wrong
+    pairs = [p for p in every if p.split not in ("blind-3", "blind-10")]
     report = decisions(pairs)
     assert report.right.total >= 840 and report.right.rate >= 0.93, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
