@@ -19,7 +19,7 @@ app analyses, and needs no corpus:
    of its own ("and where do I throw away old batteries?").
 3. A question that names its own subject is new: "What is X?" / "Qu'est-ce que X ?" / "什么是 X" with a
    subject word, or two subject words that share nothing with the previous question, or three or more;
-   unless it is a fragment of two ("for a 6 year old?", "the default value?", "weekend too?").
+   unless it is a fragment of two or three ("for a 6 year old?", "the default value?", "weekend too?").
 4. What is left is short and subject-less ("why?", "can you give an example?") or continues the previous
    question's subject ("how do I change the port?" after a question on ports): a follow-up.
 
@@ -89,7 +89,7 @@ _CORRECTION = regex.compile(
 # Asking for the previous answer again, otherwise: simpler, shorter, as a table, translated, in more detail.
 # Word stems ("simpler", "explícamelo", "résume", "übersetze", "samjhao") and whole words ("table", "mejor").
 _REFORMULATE = regex.compile(
-    r"(?:simpl|summar|rephras|reword|translat|bullet|explain|elaborat|redi|wiederhol"
+    r"(?:simpl|summar|rephras|reword|translat|bullet|explain|elaborat"
     r"|résum|resum|tradu|expliqu|reformul|détail|detail"
     r"|einfach|kürz|zusammenf|stichpunkt|übersetz|erklär|ausführlich"
     r"|sencill|expl[ií]c|resúm|detall|sempl|riassum|spiega|spiegh|dettagl|detalh|samjha)\w*"
@@ -136,91 +136,105 @@ _WEAK_REFORMULATE = frozenset(
     "court courte points list lists liste lista plus table tables again plain short brief easy easier simple simples facil fácil".split())
 
 # Choosing between options the previous question named: "which one would you pick", "which of the two",
-# "laquelle", "welcher von beiden", "cuál de los dos", "qual delas", "quale dei due", "选哪个", "कौन सा".
+# "laquelle", "welcher von beiden", "cuál de los dos", "qual delas", "quale dei due", "选哪个", "दोनों में से".
 # Not when the question names its options itself ("which is cheaper, the Basic or the Plus plan?").
 _CHOICE = regex.compile(
     r"\bwhich\s+(?:one|ones)\b(?!\s+of\b)|\bthe\s+(?:first|second|third|last|other|cheaper|former|latter)\s+one\b"
-    r"|\bthe\s+(?:former|latter)\b|\bwhich\s+of\s+(?:the\s+)?(?:two|three|both|them|these|those)\b"
-    r"|\b(?:between|among)\s+(?:the\s+)?(?:two|three|both|them|these|those)\b|\beither\s+of\s+them\b"
-    r"|\b(?:lequel|laquelle|lesquels|lesquelles)\b|\bdes\s+deux\b|\bentre\s+les\s+deux\b"
-    r"|\bwelche[rsnm]?\s+(?:davon|von\s+(?:den\s+)?(?:beiden|dreien|ihnen)|der\s+beiden)\b|\bvon\s+beiden\b"
-    r"|\bcu[aá]l(?:es)?\s+de\s+(?:los|las|ell[oa]s|est[oa]s)(?:\s+(?:dos|tres))?\b|\bentre\s+(?:los|las)\s+dos\b"
+    r"|\bthe\s+(?:former|latter)\b|\bwhich\s+of\s+(?:(?:the\s+)?(?:two|three|both)|them|(?:these|those)(?!\s+\p{L}{3,}(?<!\b(?:is|are|has|have|would|should|will|can|does|do|costs?|works?|seems?))\b))\b"
+    # "between the two" closing its clause: not "transfer files between two computers"
+    r"|\b(?:between|among)\s+(?:the\s+)?(?:two|three|both|them|these|those)\s*(?=$|[?!.,;:])|\beither\s+of\s+them\b"
+    # "laquelle est la plus…", not the relative pronoun after a preposition ("le délai dans lequel…")
+    r"|(?<!\b(?:dans|par|pour|sur|avec|sans|selon|vers|entre|parmi|chez|sous|contre)\s+)\b(?:lequel|laquelle|lesquels|lesquelles)\b"
+    r"|\b(?:des|entre\s+les)\s+deux\s*(?=$|[?!.,;:])"
+    r"|\bwelche[rsnm]?\s+(?:davon|von\s+(?:den\s+)?(?:beiden|dreien|ihnen)|der\s+beiden)\b|\bvon\s+beiden\s*(?=$|[?!.,;:])"
+    r"|\bcu[aá]l(?:es)?\s+de\s+(?:(?:los|las)\s+(?:dos|tres)|ell[oa]s|est[oa]s)\b|\bentre\s+(?:los|las)\s+dos\b"
     r"|\bentre\s+(?:amb[oa]s|ell[oa]s)\b"
     r"|\bqua(?:l|is)\s+(?:delas|deles|dos\s+dois|das\s+duas)\b|\bentre\s+(?:os\s+dois|as\s+duas|eles|elas)\b"
-    r"|\bqual(?:e|i)?\s+(?:dei|delle|tra\s+(?:i|le)|fra\s+(?:i|le))\s+(?:due|tre)\b|\btra\s+(?:i|le)\s+due\b"
-    r"|选哪|哪(?:一)?(?:个|种|款)(?:更|比较|最)?(?:好|划算|便宜|合适|适合|值得|推荐)|两个(?:中|里)|这两"
+    r"|\bqual(?:e|i)?\s+(?:dei|delle|tra\s+(?:i|le)|fra\s+(?:i|le))\s+(?:due|tre)\b|\btra\s+(?:i|le)\s+due\s*(?=$|[?!.,;:])"
+    r"|选哪|哪(?:一)?(?:个|种|款)(?:更|比较|最)?(?:好|划算|便宜|合适|适合|值得|推荐)|两个(?:中|里)|这两(?:个|种|款|者)"
     r"|(?:दोनों|इनमें|उनमें)\s+से|\b(?:dono|inmein|inme|in\s+mein)\s+(?:mein\s+|me\s+)?se\b",
     regex.IGNORECASE,
 )
 _OPTIONS_NAMED = regex.compile(
-    r"\b(?:or|ou|oder|oppure|o\s+(?:el|la|los|las|il|lo|le|un|una))\b|还是|或者|\bया\b|\bya\b", regex.IGNORECASE)
-# The previous answer, named ("your answer", "you said 3", "übersetz die Antwort", "tu respuesta"), or not
-# understood ("j'ai rien compris", "no entiendo tu respuesta", "没看懂"): about what was said before.
+    r"\b(?:or|ou|oder|oppure|o\s+(?:el|la|los|las|il|lo|le|un|una))\b|还是|或者|\bया\b", regex.IGNORECASE)
+# The previous answer, named ("your answer", "you said 3", "übersetz die Antwort", "tu respuesta"), or to be
+# said again in another language ("put that in spanish", "traduis ça"): about what was said before.
 _ANSWER = regex.compile(
     r"\b(?:your|ur|that|this|the\s+(?:last|previous|above|first|second))\s+(?:answer|reply|response|explanation)\b"
+    r"(?!\s+(?:time|times|rate|code|codes|header|headers|body|key|sheet|form|template)\b)"
     r"|\byou\s+(?:just\s+)?(?:said|wrote|mentioned|told\s+me|gave\s+me|listed|suggested|recommended)\b"
     r"|\b(?:ta|votre|cette|la\s+dernière)\s+réponse\b|\b(?:tu\s+as|vous\s+avez)\s+(?:dit|écrit|mentionné)\b"
-    r"|\b(?:deine|ihre|diese|die\s+letzte)\s+antwort\b|\b(?:du\s+hast|sie\s+haben)\s+(?:gesagt|geschrieben)\b|\bsagtest\b"
-    r"|\b(?:tu|su|esa|esta)\s+respuesta\b|\b(?:dijiste|has\s+dicho|me\s+dijiste)\b"
+    r"|\b(?:deine|(?-i:Ihre)|diese|die\s+letzte)\s+antwort\b|\b(?:du\s+hast|sie\s+haben)\s+(?:gesagt|geschrieben)\b|\bsagtest\b"
+    r"|\b(?:tu|esa|esta)\s+respuesta\b|\b(?:dijiste|has\s+dicho|me\s+dijiste)\b"
     r"|\b(?:tua|sua|questa|quella)\s+risposta\b|\bhai\s+detto\b"
-    r"|\b(?:tua|sua|essa|esta)\s+resposta\b|\b(?:você|vc)\s+disse\b|\bdisseste\b"
-    r"|你(?:的|刚才的|上面的)?(?:回答|答案)|你(?:刚才|刚刚)?说|刚才(?:说|的)"
+    r"|\b(?:tua|essa|esta)\s+resposta\b|\b(?:você|vc)\s+disse\b|\bdisseste\b"
+    r"|你(?:的|刚才的|上面的)?(?:回答|答案)|你(?:刚才|刚刚)?说(?!明)|刚才(?:说|的)"
     r"|\b(?:translat|tradu|übersetz|summar|résum|resum|rephras|reformul|kürz)\w*\s+(?:\w+\s+)?(?:the|la|die|a|el|il)"
     r"\s+(?:answer|réponse|antwort|resposta|respuesta|risposta)\b"
-    r"|\b(?:put|say|write|give|send|translate)\s+(?:that|it|this)\s+(?:\w+\s+)?(?:in|into)\s+\p{L}+"
-    r"|\b(?:das|es)\s+(?:\w+\s+){0,2}(?:auf|ins)\s+\p{L}+\s+übersetz|\bübersetz\w*\s+(?:du\s+)?(?:das|es)\b"
-    r"|\b(?:traduis|traduire|traduce|traducir|traduzir|traduci|tradurre)[\s-]*(?:ça|cela|le|la|lo|isso|esto|eso)\b"
-    r"|\b(?:le|la|lo|me\s+lo|mi\s+lo|isso)\s+(?:traduis|traduces|traduce|traduci|traduz)\w*"
+    r"|\b(?:put|say|write|give|send|translate)\s+(?:that|it)\s+(?:(?:in|into)\s+\p{L}+\s*(?:$|[?!.,;:]|for|please|pls|so))"
+    r"|\b(?:das|es)\s+(?:\w+\s+){0,2}(?:auf|ins)\s+\p{L}+\s+übersetz|\bübersetz\w*\s+(?:du\s+)?(?:das|es)\b(?!\s+(?-i:\p{Lu}))"
+    r"|\b(?:traduis|traduire|traduce|traducir|traduzir|traduci|tradurre)[\s-]*(?:ça|cela|isso|esto|eso)\b"
+    r"|\b(?:traduis|traduire|traduce|traducir|traduzir|traduci|tradurre)[\s-]*(?:le|la|lo)\s*(?=$|[?!.,;:]|\s+(?:en|in|em|al|ao)\s)"
+    r"|\b(?:me\s+lo|mi\s+lo|isso)\s+(?:traduis|traduces|traduce|traduci|traduz)(?!ion)\w*"
     r"|(?:आपका|तुम्हारा|आपने|तुमने)\s+(?:जवाब|उत्तर|कहा)|\b(?:aapka|tumhara)\s+jawab\b|\b(?:aapne|tumne)\s+kaha\b",
     regex.IGNORECASE,
 )
-# A request about the previous answer in words that cannot be about anything else.
+# About the previous answer, in words that, as written here, are seldom about anything else: not
+# understood ("j'ai rien compris", "没看懂"; alone, not "non ho capito come si attiva il roaming"), doubted,
+# asked for again, its source, its steps done without help. Each is bounded (the end of the message, a
+# pronoun, no capitalised noun after a German "das") so an ordinary question with the same words stays new.
 _ASK_AGAIN = regex.compile(
     r"\b(?:i\s+)?(?:don['’]?t|do\s+not|didn['’]?t|did\s+not)\s+(?:understand|get)\s*(?:it|that|this|you|a\s+word)?\s*(?:$|[?!.,;:])"
     r"|\blike\s+i['’]?\s*a?m\s+(?:a\s+)?(?:\d+|five|ten|a\s+(?:child|kid))\b|\beli5\b"
-    r"|\bin\s+(?:simpler|plain|simple)\s+(?:words|terms|english)\b|\bmore\s+simply\b"
-    r"|\bj['’]?ai\s+(?:rien|pas)\s+compris\b|\bplus\s+simplement\b"
-    r"|\b(?:verstehe?\s+ich\s+nicht|nicht\s+verstanden)\b"
+    r"|\bj['’]?ai\s+(?:rien|pas)\s+compris\b\s*(?:$|[?!.,;:])|\bplus\s+simplement\b"
+    r"|\b(?:verstehe?\s+ich\s+nicht|nicht\s+verstanden)\b\s*(?:$|[?!.,;:])"
     r"|\bno\s+(?:entiendo|entendí)\b(?:\s+(?:nada|eso|tu\s+respuesta))?\s*(?:$|[?!.,;:])"
-    r"|\bnon\s+ho\s+capito\b|\bnão\s+entendi\b|\bnao\s+entendi\b|\bjeito\s+mais\s+simples\b"
-    r"|没(?:看)?懂|不明白|更简单|再说一遍|重新说|换个说法|समझ\s+नहीं|\bsamajh\s+nahi\b"
+    r"|\b(?:non\s+ho\s+capito|não\s+entendi|nao\s+entendi)(?:\s+(?:niente|nada|bene))?\s*(?:$|[?!.,;:])"
+    r"|\bjeito\s+mais\s+simples\b"
+    r"|没(?:看)?懂|不明白\s*[?？!！。,，]?\s*$|更简单(?:点|一点|些|的话)|再说一遍|重新说|换个说法"
+    r"|समझ\s+नहीं\s+(?:आया|आई)\s*[?!।,]?\s*$|\bsamajh\s+nahi\s+aaya\b\s*(?:$|[?!.,;:])"
     # doubting it: "are you sure??", "stimmt das?", "¿de verdad?", "真的吗", "पक्का?"
-    r"|\b(?:are|r)\s+(?:you|u)\s+sure\b|^\W*(?:really|sure|seriously)\s*\?|\bis\s+that\s+(?:right|correct|true)\b"
-    r"|\b(?:t['’]es|tu\s+es|vous\s+êtes)\s+s[ûu]re?\b|^\W*vraiment\s*\?|\bc['’]est\s+s[ûu]r\s*\?"
-    r"|\b(?:bist\s+du|sind\s+sie)\s+(?:dir\s+|sich\s+)?sicher\b|\bstimmt\s+das\b|\bwirklich\s+so\b|^\W*wirklich\s*\?"
-    r"|\b(?:estás|está|esta)\s+segur[oa]\b|^\W*(?:de\s+verdad|en\s+serio|seguro)\s*\?"
+    r"|\b(?:are|r)\s+(?:you|u)\s+sure\b|^\W*(?:really|sure|seriously)\s*\?|\bis\s+that\s+(?:right|correct|true)\s*[?!.]*\s*$"
+    r"|\b(?:t['’]es|tu\s+es|vous\s+êtes)\s+(?:sûre?\b|sure?\s*[?!.]*\s*$)|^\W*vraiment\s*\?|\bc['’]est\s+s[ûu]r\s*\?"
+    r"|\b(?:bist\s+du|sind\s+sie)\s+(?:dir\s+|sich\s+)?sicher\b|\bstimmt\s+das\b(?!\s+(?-i:\p{Lu}))|\bwirklich\s+so\b"
+    r"|^\W*wirklich\s*\?|\b(?:estás|está|esta)\s+segur[oa]\s*(?:$|[?!.,;:]|de\s+(?:eso|que))"
+    r"|^\W*(?:de\s+verdad|en\s+serio|seguro)\s*\?"
     r"|\bsei\s+sicur[oa]\b|^\W*(?:davvero|sicuro)\s*\?|\btem\s+certeza\b|^\W*(?:sério|serio|mesmo)\s*\?"
-    r"|真的吗|确定吗|你确定|पक्का|\bpakka\b"
+    r"|真的吗|确定吗|你确定|^\W*(?:पक्का|pakka)\s*[?!]"
     r"|\b(?:don['’]?t|do\s+not)\s+think\s+(?:that['’]?s|thats|that\s+is|it['’]?s|its)\s+(?:right|correct|true)\b"
     r"|\b(?:that['’]?s|thats|that\s+is)\s+(?:not\s+(?:right|correct|true)|wrong|incorrect)\b"
     # whether what was said still holds: "does that change anything?", "ändert das was?"
-    r"|\b(?:does|would|will)\s+(?:that|this|it)\s+change\s+(?:anything|something|the)\b|\bändert\s+das\b"
+    r"|\b(?:does|would|will)\s+(?:that|this|it)\s+change\s+(?:anything|something|the)\b|\bändert\s+das\b(?!\s+(?-i:\p{Lu}))"
     r"|\bça\s+change\s+quelque\s+chose\b|\b(?:eso|esto)\s+cambia\b|\bcambia\s+qualcosa\b|\bisso\s+muda\b"
     # where the previous answer comes from: "where does it say that?", "wo steht das?", "dónde dice eso?"
-    r"|\bwhere\s+(?:does\s+it|is\s+(?:that|this|it))\s+(?:say|said|written|stated)\b|\bwo\s+steht\s+(?:das|es)\b"
-    r"|\boù\s+(?:est[\s-]+ce\s+(?:que\s+c['’]est\s+)?écrit|c['’]est\s+écrit)\b|\bd[oó]nde\s+(?:dice|pone|est[aá]\s+escrito)\b"
-    r"|\bdove\s+(?:c['’]è\s+scritto|lo\s+dice)\b|\bonde\s+(?:diz|está\s+escrito)\b|哪里写|在哪(?:里)?(?:写|说)"
+    r"|\bwhere\s+(?:does\s+it|is\s+(?:that|this|it))\s+(?:say|said|written|stated)\s*(?:that|this|it|so)?\s*(?:$|[?!.,;:]|in\b)"
+    r"|\bwo\s+steht\s+(?:das|es)\b(?!\s+(?-i:\p{Lu}))"
+    r"|\boù\s+(?:est[\s-]+ce\s+(?:que\s+c['’]est\s+)?écrit|c['’]est\s+écrit)\s*(?:$|[?!.,;:])"
+    r"|\bd[oó]nde\s+(?:dice|pone|est[aá]\s+escrito)\s+(?:eso|esto)\b|\bdove\s+(?:c['’]è\s+scritto|lo\s+dice)\s*(?:$|[?!.,;:])"
+    r"|\bonde\s+(?:diz|está\s+escrito)\s+(?:isso|isto)\b|哪(?:里|儿)?(?:写|说)(?:的|着)"
     # the previous answer as a list or table: "kannst du das als nummerierte liste schreiben"
-    r"|\b(?:that|it|this|das|es|ça|le|la|lo|eso|esto|isso|questo|quello)\s+(?:\w+\s+){0,2}(?:as|in|into|als|en|como|em)"
+    r"|(?:\b(?:that|it|this|ça|eso|esto|isso|questo|quello)|\b(?:kannst|könntest)\s+du\s+(?:mir\s+)?das"
+    r"|\b(?:me|te|mi|ti)\s+l[oa]s?)\s+(?:\w+\s+){0,2}(?:as|in|into|als|en|como|em)"
     r"\s+(?:(?:a|an|une|un|eine|einer|una|uma)\s+)?(?:\w+\s+)?(?:list|table|bullets?|liste|tabelle|lista|tabla|tableau"
     r"|tabela|tabella|stichpunkte\w*|steps)\b"
     # done what it said, and it did not help: "done, still the same", "kar diya, abhi bhi wahi"
     r"|^\W*(?:ok\W+)?(?:done|did\s+(?:that|it)|tried\s+(?:that|it|this|those)|c['’]est\s+fait|j['’]ai\s+essayé|fatto|ho\s+provato"
     r"|hecho|ya\s+lo\s+hice|lo\s+intenté|feito|já\s+fiz|já\s+tentei|gemacht|hab\s+ich\s+(?:gemacht|versucht)|kar\s+diya"
-    r"|ho\s+gaya|कर\s+दिया|试过了|做了|弄了)\b"
+    r"|ho\s+gaya|कर\s+दिया|试过了|做了|弄了)(?:\s*(?:$|[,.!;:]|\s(?:but|still|and|ma|mais|aber|pero|mas|lekin|par)\b))"
     r"|\bl['’]ho\s+fatto\b|\bje\s+l['’]ai\s+fait\b|\blo\s+he\s+hecho\b|\bich\s+hab(?:e)?\s+(?:das|es)\s+(?:gemacht|versucht)\b"
     r"|\b(?:repeat|répète|répétez|repite|ripeti|repete)[\s-]+(?:that|it|this|the\s+answer|please|again|ça|le|la|lo|isso)\b"
-    r"|\b(?:expand|elaborate)\s+(?:on|a\s+bit|a\s+little)\b|\bmore\s+about\s+the\s+\w+\s+part\b"
+    r"|\b(?:expand|elaborate)\s+(?:on\s+(?:that|it|this|the\s+\w+\s+(?:part|bit|step)s?)|a\s+bit|a\s+little)\b"
+    r"|\bmore\s+about\s+the\s+\w+\s+part\b"
     r"|\bwhere\s+did\s+(?:you|u)\s+(?:get|find|read)\s+(?:that|this|it)\b|\bde\s+onde\s+(?:vc|você|voce)\s+tirou\b"
     r"|\bd['’]où\s+(?:tu\s+sors|vient)\s+(?:ça|cette\s+info)|\bwoher\s+(?:hast\s+du|haben\s+sie|stammt)\s+(?:das|diese)\b"
-    r"|\bde\s+d[oó]nde\s+(?:sacaste|has\s+sacado|sale)\b|\bda\s+dove\s+(?:l['’]hai\s+preso|viene)\b|你从哪"
-    r"|\bstill\s+(?:the\s+same|not\s+working|doesn['’]?t\s+work)\b|\babhi\s+bhi\s+wahi\b|还是不行|\bimmer\s+noch\s+(?:gleich|nicht)\b",
+    r"|\bde\s+d[oó]nde\s+(?:sacaste|has\s+sacado)\b|\bda\s+dove\s+l['’]hai\s+preso\b|你从哪"
+    r"|\bstill\s+(?:the\s+same|not\s+working|doesn['’]?t\s+work)\b|\babhi\s+bhi\s+wahi\b|还是不行",
     regex.IGNORECASE,
 )
 # A message that opens with the request ("simpler please, im not a math person", "kürzer bitte").
 _ASK_AGAIN_FIRST = regex.compile(
     r"^\s*(?:simpler|shorter|easier|slower|einfacher|kürzer|plus\s+(?:simple|court|simplement)|más\s+(?:simple|corto|fácil)"
-    r"|più\s+(?:semplice|breve)|mais\s+(?:simples|curto))\b",
+    r"|più\s+(?:semplice|breve)|mais\s+(?:simples|curto))\s*(?:$|[,.!?;:]|please|pls|plz|bitte|por\s+favor|per\s+favore|stp|svp)",
     regex.IGNORECASE,
 )
 # A previous question that names options ("the difference between the Basic and the Premium plan", "A or
@@ -235,6 +249,8 @@ _PICKS = regex.compile(
     r"|welche[rsnm]?\s+(?:ist|sind|wäre|lohnt|würde|würdest|sollte|hat|kostet|passt|empfiehlst)"
     r"|lequel|laquelle|lesquels|lesquelles|cu[aá]l(?:es)?\s+(?:es|son|me|te|conviene|sale|vale|recomiendas|ser[ií]a)"
     r"|qua(?:l|is)\s+(?:é|e|são|sai|compensa|vale|recomenda|seria|me)|qual[ei]?\s+(?:è|e|conviene|mi|consigli|sarebbe))\b"
+    # ... and not before a noun phrase of its own ("which is the default port?", "qual é o prazo?")
+    r"(?!\s+(?:the|a|an|my|le|la|les|l['’]|der|die|das|den|el|los|las|il|lo|gli|o|os|as|un|una|um|uma)\b)"
     r"|^\s*哪(?:个|一个|种)(?:更|比较|最|好|划算|便宜)", regex.IGNORECASE)
 
 # Reporting that something did not work ("ye step kaam nahi kar raha", "it didn't work"): about what the
@@ -250,9 +266,9 @@ _FRAGMENT_END = regex.compile(r"(?:के\s+लिए|\bke\s+liye)\s*[?？!.]*\s
 
 # "Same question for the petrol version", "pareil pour", "gleiche Frage", "misma pregunta".
 _SAME_QUESTION = regex.compile(
-    r"\b(?:same\s+(?:question|thing|for|with)|même\s+question|pareil\s+pour|idem|gleiche\s+frage|dieselbe\s+frage"
+    r"(?<!\bthe\s)\b(?:same\s+(?:question|for|with)|même\s+question|pareil\s+pour|idem|gleiche\s+frage|dieselbe\s+frage"
     r"|misma\s+pregunta|lo\s+mismo\s+(?:para|con)|stessa\s+domanda|mesma\s+pergunta)\b|同样的问题|同样问题|वही\s+सवाल"
-    r"|\bsame\s*[?!.]*\s*$|也一样|一样吗|同样吗",
+    r"|^\W*(?:\w+\s+){0,3}same\s*[?!.]*\s*$|(?<!(?:和|与|跟).{0,20})(?:也一样|一样吗|同样吗)",
     regex.IGNORECASE,
 )
 # An alternative to what was said, at the end: "overnight in the fridge ok instead?", "und stattdessen?".
@@ -265,11 +281,12 @@ _INSTEAD = regex.compile(
 # A fragment that starts with a preposition ("for a 6 year old?", "para niños?", "per day or per book?",
 # "jusqu'à quel montant"): the rest of its question is the previous one.
 _FRAGMENT = regex.compile(
-    r"^\s*[¿¡(\"'«]*\s*(?:a(?=\s+\d)|for|to|per|with|without|in|on|at|during|after|before|from|by|via|under|over|about|until"
+    r"^\s*[¿¡(\"'«]*\s*(?!(?-i:\p{Lu}{2,})\b)(?:a(?=\s+\d)|for|to(?=\s+(?:the|a|an|my|\d|(?-i:\p{Lu})))|per|with|without|in|on|at|during|after|before|from|by|via|under|over|about|until"
     r"|pour|à|au|aux|avec|sans|dans|après|avant|pendant|par|jusqu['’]?(?:à|a|au)?|chez|sur|sous|en"
     r"|für|mit|ohne|im|beim|vom|am(?!\s+i\b)|ins|nach|vor|während|bei|bis|pro|ab|zum|zur"
     r"|para|pra|con|sin|del|al|después|antes|durante|por|hasta|desde|com|sem|até|nos|nas|em"
     r"|na|nas|pelo|pela|ao|aos|con|senza|nel|nella|nei|negli|ai|agli|sui|col|dopo|prima|fino|dal|dalla|sul|sulla)\b"
+    r"(?![\-.'’_])"
     # "¿Por qué…?", "Bis wann…?", "With whom…?": a question word after it makes a question of its own
     r"(?!\s+(?:qu[eé]|qui[eé]n\w*|cu[aá]nd\w*|cu[aá]l\w*|d[oó]nde|what|when|whom|which|who|how|quoi|quand|qui|quel\w*"
     r"|wann|wem|wen|was|welch\w*|wie|quanto|quale|chi|cosa|quem|quando|que|qual\w*))",
@@ -279,7 +296,7 @@ _FRAGMENT = regex.compile(
 _ADDITIVE = regex.compile(
     r"\b(?:too|as\s+well|aussi|également|auch|ebenfalls|también|tampoco|anche|também|bhi)\b|也|\bभी\b"
     # "weekends different?": different from what was said
-    r"|\b(?:different|differently|anders|différente?s?|diferentes?|divers[oaie]|diversamente)\s*[?!.]*\s*$",
+    r"|\b(?:different|differently)\s*[?!.]*\s*$",
     regex.IGNORECASE,
 )
 
@@ -362,7 +379,7 @@ _BOUND_REFERENCE = regex.compile(
     r"\bc['’](?:est|était|etait)\b|\w-(?:t-)?(?:il|elle|ils|elles)\b"
     r"|(?:-(?:on|je|tu|nous|vous)|\b(?:peux|peut|pouvez|pouvons|peuvent|puis|dois|doit|devez|veux|veut|voulez|faut))"
     r"\s+(?:(?:me|m['’]|te|nous|vous)\s*)?(?:la|le|les|l['’]|en|y|lui|leur)\b"
-    r"|\b(?:kannst|könntest|können|könnten)\s+(?:du|sie)\s+(?:mir\s+)?(?:das|es|dies)\b"
+    r"|\b(?:kannst|könntest|können|könnten)\s+(?:du|sie)\s+(?:mir\s+)?(?:das|es|dies)\b(?!\s+(?-i:\p{Lu}))"
     r"|\b\p{Ll}{3,}(?:ar|er|ir|ár|ér|ír)(?:lo|la|los|las|li|-lo|-la|-los|-las)\b"
     r"|\b(?:lo|la|los|las|li)\s+(?:puedo|puede|puedes|pueden|podemos|debo|debe|tengo|necesito|posso|può|puoi|devo|deve)\b"
     r"|\b(?:the\s+same|le\s+même|la\s+même|les\s+mêmes|das\s+gleiche|dasselbe|lo\s+mismo|el\s+mismo|la\s+misma"
@@ -573,17 +590,19 @@ def is_follow_up(question: str, previous: str) -> bool:
     pronoun = _pronoun_at(cleaned)
     if _asks_again(text, own, pronoun is not None):
         return True
+    if (opening := _NEW_TOPIC.search(text)) and opening.start() <= 12 and own:
+        return False  # "one more thing: are the EU and UK chargers the same?", "by the way, ..."
     if _carries_on(text, cleaned, previous):
         return True
     continues = _continues(cleaned)
     if pronoun is not None:
-        if _DID_NOT_WORK.search(text):
-            return True  # "this step doesn't work, the submit button is grey"
+        before = subject_words(cleaned[:pronoun])
+        if _DID_NOT_WORK.search(text) and len(before) < ANTECEDENT:
+            return True  # "ye step kaam nahi kar raha, submit button grey hai"; not "my new printer: it doesn't work"
         if continues:  # "and how fast is it?", "what if I lose my phone after setting it up"
             # "y las clases de spinning, ¿hay que reservarlas?": the pronoun's noun, set apart after "and"
             return len(own) < LONG and not _TOPIC.match(_CONNECTIVE.sub("", cleaned[:pronoun], count=1))
         # "If I lose my badge, who do I tell about it?": what "it" stands for comes before it
-        before = subject_words(cleaned[:pronoun])
         return not (len(before) >= ANTECEDENT or len(own) >= LONG or _SECOND_CLAUSE.search(text))
     if _NEW_TOPIC.search(text) and own:
         return False  # "one more thing: does the policy cover skiing?", "by the way, ..."
@@ -603,7 +622,9 @@ def is_follow_up(question: str, previous: str) -> bool:
         return False
     if _changes_a_value(own, earlier):
         return True  # "year 11" after "the late homework policy for year 9"
-    if len(named) <= 3 and (_FRAGMENT.search(text) or _FRAGMENT_END.search(text)) or len(named) <= 2 and (_ADDITIVE.search(text) or _DEFINITE.search(text)):
+    # up to three words when nothing follows a comma ("für ein doppelt so großes Blech?"); not "for remote
+    # employees, is there a stipend?"
+    if len(named) <= (2 if "," in text else 3) and (_FRAGMENT.search(text) or _FRAGMENT_END.search(text)) or len(named) <= 2 and (_ADDITIVE.search(text) or _DEFINITE.search(text)):
         return True  # "for a 6 year old?", "für ein doppelt so großes Blech?", "weekend too?", "the default value?"
     if len(own) >= 3 or (len(own) == 2 and not (shared and not _new_name(question, earlier))):
         return False
@@ -616,9 +637,14 @@ def _carries_on(text: str, cleaned: str, previous: str) -> bool:
     you pick for someone who needs two crowns?"."""
     if any(pattern.search(text) for pattern in (_ANSWER, _ASK_AGAIN, _ASK_AGAIN_FIRST, _SAME_QUESTION, _INSTEAD)):
         return True
-    if (match := _AND_IF.search(cleaned)) and not _EMBEDDED_QUESTION.search(cleaned[match.end():]):
-        return True  # not "y si me equivoco, ¿cómo la corrijo?": a question of its own after the condition
-    return bool((_CHOICE.search(text) or _PICKS.search(text) and _compares(previous)) and not _OPTIONS_NAMED.search(text))
+    if (match := _AND_IF.search(cleaned)) and not _EMBEDDED_QUESTION.search(rest := cleaned[match.end():]):
+        # not "y si me equivoco, ¿cómo la corrijo?", "even if I work remotely, am I entitled to a meal
+        # allowance?": a question of its own after the condition
+        clause = regex.split(r"[,;:]", rest, maxsplit=1)
+        if len(clause) == 1 or len(subject_words(clause[1])) < 3:
+            return True
+    picks = _PICKS.search(text) and _compares(previous)
+    return bool((_CHOICE.search(text) or picks) and not _OPTIONS_NAMED.search(text))
 
 
 def _changes_a_value(own: list[str], earlier: list[str]) -> bool:
