@@ -4,6 +4,7 @@ process. Skipped only where Debian's Chromium is not installed (`.ci/run` instal
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -119,6 +120,18 @@ def attach(page, paths: list[Path]) -> None:
     page.set_input_files("#upload-button-input", [str(p) for p in paths])
     page.wait_for_function("names => names.every(n => document.body.innerText.includes(n))",
                            arg=[p.name for p in paths], timeout=30_000)
+
+
+def answer_sources(page, timeout: float = 20_000):
+    """The sources list under the latest answer, once it has rendered. The list is a custom element that the
+    page compiles after the answer's text arrives, so it can show a moment later, more so on a slow machine:
+    wait for it inside the answer itself, never take `.sources-list` `.last` (that may be an earlier answer's)."""
+    page.wait_for_function(
+        "() => { const done = [...document.querySelectorAll('.step[data-step-type=assistant_message]')]"
+        ".filter(e => /(ms|s) total/.test(e.innerText)).pop();"
+        " return !!(done && done.querySelector('.sources-list .source-item')); }", timeout=timeout)
+    return page.locator(".step[data-step-type=assistant_message]").filter(
+        has_text=re.compile(r"(ms|s) total")).last.locator(".sources-list")
 
 
 def stored_thread(page, base: str, text: str, timeout_s: float = 60.0) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag.fakes.samples import make_docx, make_pdf
-from tests.browser.conftest import Stack, attach, shot
+from tests.browser.conftest import Stack, answer_sources, attach, shot
 
 pytestmark = pytest.mark.browser
 
@@ -71,7 +71,7 @@ def test_answer_streams_with_timed_steps_and_sources(page, stack: Stack) -> None
     assert re.search(r"phi-4-mini · first token \d+ ms · \d+ tokens · \d+ tok/s", body)
     assert "escalation · not needed" in body
     assert "phi-4-mini · auto mode" in last_answer(page)
-    sources = page.locator(".sources-list .source-item")
+    sources = answer_sources(page).locator(".source-item")
     assert sources.count() == 5
     first = sources.first
     assert "servers/ollama.md" in first.inner_text() and "✓" in first.inner_text()
@@ -89,13 +89,13 @@ def test_follow_up_question_retrieves_with_the_previous_one(page, stack: Stack) 
     body = page.inner_text("body")
     assert "query: 'and what about LM Studio?'" in body
     assert "a follow-up: searched with what it follows, at 50% weight: 'Which port does Ollama use?'" in body
-    assert "servers/lm-studio.md" in page.locator(".sources-list").last.inner_text()
+    assert "servers/lm-studio.md" in answer_sources(page).inner_text()
     # A short question with a subject of its own is new: searched alone, answered about itself (issue 26).
     ask(page, "What is BM25?")
     page.get_by_text(re.compile(r"retrieve · support \d+% · \d+ ms")).last.click()
     page.wait_for_function("() => document.body.innerText.includes(\"query: 'What is BM25?'\")", timeout=10_000)
     assert "a follow-up: searched with" not in page.inner_text("body")  # (the earlier answer's steps are closed)
-    sources = page.locator(".sources-list").last.inner_text()
+    sources = answer_sources(page).inner_text()
     assert "retrieval-bm25.md" in sources and "servers/ollama.md" not in sources and "lm-studio" not in sources
 
 
@@ -125,7 +125,7 @@ def test_upload_pdf_and_docx_then_ask_and_delete_from_docs(page, stack: Stack, t
     body = page.inner_text("body")
     assert "quarterly.pdf added as uploads/quarterly-" in body and "travel policy.docx added as uploads/travel-policy-" in body
     assert re.search(r"upload · quarterly\.pdf · 2 pages · 2 chunks · parse \d+ ms", body)
-    sources = page.locator(".sources-list").last.inner_text()
+    sources = answer_sources(page).inner_text()
     assert "uploads/quarterly-" in sources and "uploads/travel-policy-" in sources
     assert "phi-4-mini" in text
     stored = sorted(p.name for p in (stack.corpus / "uploads").iterdir())

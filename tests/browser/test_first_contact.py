@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import Stack, attach, shot
+from tests.browser.conftest import Stack, answer_sources, attach, shot
 from tests.browser.test_chat_browser import FOOTER, answered, ask, choose_mode, last_answer, send
 
 pytestmark = pytest.mark.browser
@@ -165,7 +165,7 @@ def test_pasted_text_answers_then_the_next_question_is_answered_from_the_corpus(
     page.click("#chat-submit")
     page.wait_for_function("() => document.body.innerText.includes('Pasted text:')", timeout=20_000)
     page.wait_for_function("() => /(ms|s) total/.test(document.body.innerText)", timeout=30_000)
-    sources = page.locator(".sources-list").last.inner_text()
+    sources = answer_sources(page).inner_text()
     assert "pasted text.md" in sources and "servers/" not in sources  # answered from the pasted text alone
     # Issue 24: the text the user chose is not judged by a support number; phi-4-mini's draft stands.
     assert "retrieve · your documents · " in page.inner_text("body")
@@ -174,4 +174,4 @@ def test_pasted_text_answers_then_the_next_question_is_answered_from_the_corpus(
     assert not any(p.name.startswith("pasted") for p in (stack.corpus / "uploads").glob("*"))  # nothing saved
     ready(page)
     ask(page, "Which port does Ollama use?")
-    assert "servers/ollama.md" in page.locator(".sources-list").last.inner_text()  # the corpus again
+    assert "servers/ollama.md" in answer_sources(page).inner_text()  # the corpus again

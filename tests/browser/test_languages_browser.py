@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import Stack
+from tests.browser.conftest import Stack, answer_sources
 from tests.browser.test_chat_browser import ask
 from tests.conftest import SHARED_DATA
 
@@ -30,7 +30,7 @@ def test_a_marathi_reader_gets_the_answer_from_the_right_section(page, stack: St
         prompt = json.dumps(stack.fake.log()["last_request"]["messages"], ensure_ascii=False)
         first = prompt.split("<source ")[1]
         assert f"uploads/{stored.name}" in first and "समस्या निवारण" in first  # the troubleshooting section
-        sources = page.locator(".sources-list").last.inner_text()
+        sources = answer_sources(page).inner_text()
         assert "समस्या निवारण" in sources  # Devanagari headings render in the sources list
         stack.fake.script()
         assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")  # the next question too
