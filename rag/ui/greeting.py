@@ -62,10 +62,26 @@ def settings_widgets(choices: ChatChoices) -> list[InputWidget]:
     ]
 
 
-async def notice(content: str) -> None:
+async def notice(content: str) -> cl.Message:
     """A status line from the app itself. A system message, so the starter questions stay on screen (the
     welcome screen hides as soon as the chat holds a user or assistant message)."""
-    await cl.Message(content=content, author="system", type="system_message").send()
+    message = cl.Message(content=content, author="system", type="system_message")
+    await message.send()
+    return message
+
+
+# The answers' custom elements, built by the page while it shows the greeting. Otherwise the first answer
+# fetched and compiled each element's code, and fetched and built its component, while its text was due:
+# side by side's first answer showed text ~250 ms after bare Chainlit's, the next ones ~20 ms (issue 25).
+PRELOADED = ("Sources", "Compare")
+
+
+async def preload_elements(greeting: cl.Message) -> None:
+    """Elements that show nothing (`props.preload`, see public/elements/lib/), not stored: a reopened
+    chat's own elements build the components it shows."""
+    for name in PRELOADED:
+        await cl.CustomElement(name=name, props={"preload": True}, display="inline").send(
+            for_id=greeting.id, persist=False)
 
 
 # What the app is for and where things are, before the technical part (issue 26: the greeting listed
@@ -95,7 +111,7 @@ async def greet(services: Services) -> None:
     served = sum(1 for d in documents if d.status == "ok")
     skipped = len(documents) - served
     corpus = f"{served} documents in {md.code(str(services.settings.corpus_dir))}" + (f" ({skipped} skipped: `/docs` says why)" if skipped else "")
-    await notice(f"{GUIDE}\n\n{models_notice(resolution)}\n\nAnswering from {corpus}.{search}")
+    await preload_elements(await notice(f"{GUIDE}\n\n{models_notice(resolution)}\n\nAnswering from {corpus}.{search}"))
     if resolution.small is None and resolution.large is None:
         cl.user_session.set("watcher", asyncio.create_task(announce_when_a_server_appears(services)))
 

@@ -107,6 +107,26 @@ def test_a_new_chat_shows_the_starters_and_the_connection_status(page, stack: St
     page.wait_for_function("() => /(ms|s) total/.test(document.body.innerText)", timeout=30_000)
 
 
+def test_the_answers_components_are_built_while_the_greeting_shows(page, stack: Stack) -> None:
+    """Issue 25, point 3: the first answer fetched and built the sources' and side by side's components
+    while its text was due (side by side's first text came ~250 ms after bare Chainlit's, the next ones
+    ~20 ms). They are built while the greeting shows, and the greeting shows nothing for them."""
+    page.wait_for_function("() => !!window.__ragSources && !!window.__ragCompare", timeout=20_000)
+    greeting = page.locator(".step").filter(has_text="Answering from").first
+    assert greeting.locator(".inline-custom").count() == 2
+    assert all(not box.is_visible() for box in greeting.locator(".inline-custom").all())
+    wrapper = greeting.locator("div:has(> div > .inline-custom)").first
+    assert wrapper.evaluate("e => getComputedStyle(e).display") == "none"  # no empty gap under the greeting
+    # The first answer's sources are drawn by the component built then, not by one built for them.
+    page.evaluate("() => { window.__builtAtGreeting = window.__ragSources; }")
+    stack.fake.script(**{"phi-4-mini": {"content": ["Ollama uses port 11434 [1]."]}})
+    page.fill("#chat-input", "Which port does Ollama use?")
+    page.wait_for_selector("#chat-submit:not([disabled])", timeout=20_000)
+    page.click("#chat-submit")
+    assert "servers/ollama.md" in answer_sources(page).inner_text()
+    assert page.evaluate("() => window.__ragSources === window.__builtAtGreeting")
+
+
 def test_commands_can_be_found_and_nothing_fails_to_load(page, stack: Stack) -> None:
     failed: list[str] = []
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)

@@ -44,7 +44,7 @@
       h("summary", { className: "cursor-pointer" }, "reasoning (" + column.reasoning.length + " characters, not part of the answer)"),
       h("div", { className: "whitespace-pre-wrap mt-1" }, column.reasoning)) : null);
 
-  return memo(function Compare({ p: props, api }) {
+  const Columns = function CompareColumns({ p: props, api }) {
     const [streamed, setStreamed] = useState(null);
     useEffect(() => {
       if (!props.live || typeof EventSource === "undefined") return undefined;
@@ -63,5 +63,9 @@
       h("div", { className: "text-xs text-muted-foreground" },
         "Same question, same " + (shown.sources || 0) + " sources, both models at once. * = token count estimated with tiktoken."),
       h("div", { style: { display: "flex", flexWrap: "wrap", gap: 12, width: "100%" } }, columns.map(columnView)));
-  });
+  };
+
+  // props.preload: the greeting's element, which only builds this component before the first question
+  // (see Sources.js). It shows nothing.
+  return memo(function Compare({ p: props, api }) { return props.preload ? null : h(Columns, { p: props, api }); });
 })

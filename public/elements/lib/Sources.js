@@ -11,7 +11,7 @@
   const h = React.createElement;
   const markdown = (text) => h(Markdown, { renderMarkdown: true, allowHtml: false, latex: false }, text);
 
-  return memo(function Sources({ p: props }) {
+  const List = function SourcesList({ p: props }) {
     const sources = props.sources || [];
     const anchor = props.anchor || "source";
     // A passage is rendered only once its row is opened: a long conversation holds hundreds of sources,
@@ -66,5 +66,9 @@
           h("span", { className: "text-xs text-muted-foreground", style: { marginLeft: "auto", whiteSpace: "nowrap" } },
             "score " + s.score.toFixed(2))),
         opened[s.number] ? passage(s) : null)));
-  });
+  };
+
+  // An element with props.preload is the greeting's: it only builds this component while nobody waits
+  // for an answer, so the first answer's sources need no fetch and no build (issue 25). It shows nothing.
+  return memo(function Sources({ p: props }) { return props.preload ? null : h(List, { p: props }); });
 })
