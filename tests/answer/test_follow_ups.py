@@ -23,12 +23,12 @@ def test_the_shipped_pair_set_is_read_right() -> None:
     assert unseen.by_split["blind-3"].rate >= 0.85 and unseen.by_split["blind-10"].rate >= 0.82, unseen.wrong
     pairs = [p for p in every if p.split not in ("blind-3", "blind-10")]
     report = decisions(pairs)
-    assert report.right.total >= 840 and report.right.rate >= 0.93, report.wrong
+    assert report.right.total >= 940 and report.right.rate >= 0.93, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
     assert report.by_split["held-out"].rate >= 0.95, report.wrong  # the rules were written on "dev" only
     # Written blind to the rules by other authors, each read once before the rules were fixed on it (first
-    # reads: 84%, 84%, 77%, 70%, 75%, 83%, 75%, 81%; BENCHMARKS.md).
-    assert all(report.by_split[f"blind-{n}"].rate >= 0.9 for n in (1, 2, 4, 5, 6, 7, 9)), report.wrong
+    # reads: 84%, 84%, 77%, 70%, 75%, 83%, 75%, 81%, and blind-11 77%; BENCHMARKS.md).
+    assert all(report.by_split[f"blind-{n}"].rate >= 0.9 for n in (1, 2, 4, 5, 6, 7, 9, 11)), report.wrong
     assert report.by_split["blind-8"].rate >= 0.85, report.wrong
 
 
@@ -103,6 +103,20 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         ("Where is the nearest recycling centre?", "thanks! also, is there a bulky waste pickup?", False),
         ("Et le parking, il est gratuit ?", "Y las clases de yoga, ¿hay que reservarlas antes?", False),
         ("When is the exam registration deadline?", "so what happens if a student misses the exam through illness?", False),
+        # Drawing on the answer: applying it to one's own case ("then", "even so"), doubting it, what it
+        # means, trying it; a demonstrative as the subject of a long question (blind-11's categories).
+        ("What age do the junior tennis groups start at?", "my son is 7 and a half, which group is he in then", True),
+        ("Quel est le prix du forfait mensuel ?", "et pour un étudiant qui vient deux fois par semaine alors ?", True),
+        ("Can I return shoes after 30 days?", "I wore them once outside, can I return them even so?", True),
+        ("Ab wann darf man den Pool benutzen?", "meine Tochter ist 5, heißt das sie darf noch nicht rein?", True),
+        ("How much is the cleaning fee?", "that doesn't sound right, the listing said 20", True),
+        ("How do I reset the smoke alarm?", "ok I did it and now it beeps every minute", True),
+        ("How long is the warranty on the dryer?", "does that also cover the heating element I replaced myself last winter", True),
+        ("Quanto tempo dura la garanzia?", "ma vale lo stesso se l'ho comprata all'estero?", True),
+        ("How much is the repair outside warranty?", "really that expensive?", True),
+        ("游泳课几岁可以报名？", "我女儿才4岁，也适用吗？", True),
+        ("Can I bring a carry-on to the concert?", "what about food, are snacks allowed inside the venue?", False),
+        ("Wann öffnet das Rathaus?", "Und wo beantrage ich einen Anwohnerparkausweis?", False),
     ],
 )
 def test_follow_up_reading_in_context(previous: str, question: str, follow_up: bool) -> None:
@@ -229,6 +243,15 @@ def test_unrelated_questions_one_after_another_read_as_new() -> None:
         "Redis port?",
         "One more thing: are the EU and UK chargers the same?",
         "Which of these settings affects battery life?",
+        # ... and with the words of the fifth session's rules (then, even so, "heißt das", a demonstrative)
+        "When was the travel policy updated, and what changed since then?",
+        "Even so, do I need a visa for Japan?",
+        "was bedeutet das symbol auf der waschmaschine",
+        "agar bill late ho gaya, to kya fine lagega?",
+        "Do these rules apply to contractors?",
+        "Pourquoi les trains sont plus chers en été alors que les avions non ?",
+        "What about the parking garage, how much is a monthly pass?",
+        "Does this laptop support Wi-Fi 6?",
     ],
 )
 def test_ordinary_questions_with_the_words_of_a_follow_up_are_new(question: str) -> None:
