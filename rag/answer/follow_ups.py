@@ -203,11 +203,11 @@ _ASK_AGAIN = regex.compile(
     r"|真的吗|确定吗|你确定|^\W*(?:पक्का|pakka)\s*[?!]"
     r"|\b(?:don['’]?t|do\s+not)\s+think\s+(?:that['’]?s|thats|that\s+is|it['’]?s|its)\s+(?:right|correct|true)\b"
     r"|\b(?:that['’]?s|thats|that\s+is)\s+(?:not\s+(?:right|correct|true)|wrong|incorrect)\b"
-    r"|\b(?:that|this|it)\s+(?:doesn['’]?t|does\s+not)\s+(?:seem|sound|look)\s+(?:right|correct)\b"
+    r"|^\W*(?:hmm+\W+|but\s+)?(?:that|this|it)\s+(?:doesn['’]?t|does\s+not)\s+(?:seem|sound|look)\s+(?:right|correct)\b"
     r"|^\W*(?:echt|wirklich)\s+so\s+\p{L}+\s*[?!]|^\W*(?:really\s+)?that\s+(?:expensive|long|much|many|short|cheap|high|low|late|early|far)\s*[?!]"
     # whether what was said still holds: "does that change anything?", "ändert das was?"
     r"|\b(?:does|would|will)\s+(?:that|this|it)\s+change\s+(?:anything|something|the)\b|\bändert\s+das\b(?!\s+(?-i:\p{Lu}))"
-    r"|\b(?:heißt|bedeutet)\s+das\s*(?:$|[?!.,;:]|(?:er|sie|es|ich|du|wir|ihr|man|dass|also|jetzt|dann|nicht|auch)\b)"
+    r"|\b(?:heißt|bedeutet)\s+das\s*(?:[?!]*\s*$|(?:er|sie|es|ich|du|wir|ihr|man|also|jetzt|dann|nicht|auch)\b)"
     r"|\bça\s+change\s+quelque\s+chose\b|\b(?:eso|esto)\s+cambia\b|\bcambia\s+qualcosa\b|\bisso\s+muda\b"
     # where the previous answer comes from: "where does it say that?", "wo steht das?", "dónde dice eso?"
     r"|\bwhere\s+(?:does\s+it|is\s+(?:that|this|it))\s+(?:say|said|written|stated)\s*(?:that|this|it|so)?\s*(?:$|[?!.,;:]|in\b)"
@@ -271,7 +271,7 @@ _FRAGMENT_END = regex.compile(r"(?:के\s+लिए|\bke\s+liye)\s*[?？!.]*\s
 _SAME_QUESTION = regex.compile(
     r"(?<!\bthe\s)\b(?:same\s+(?:question|for|with)|même\s+question|pareil\s+pour|idem|gleiche\s+frage|dieselbe\s+frage"
     r"|misma\s+pregunta|lo\s+mismo\s+(?:para|con)|stessa\s+domanda|mesma\s+pergunta)\b|同样的问题|同样问题|वही\s+सवाल"
-    r"|^\W*(?:\w+\s+){0,3}same\s*[?!.]*\s*$|(?<!(?:和|与|跟).{0,20})(?:也一样|一样吗|同样吗|也是这个|也是这样|也适用)",
+    r"|^\W*(?:\w+\s+){0,3}same\s*[?!.]*\s*$|(?<!(?:和|与|跟).{0,20})(?:也一样|一样吗|同样吗)",
     regex.IGNORECASE,
 )
 # An alternative to what was said, at the end: "overnight in the fridge ok instead?", "und stattdessen?".
@@ -281,16 +281,16 @@ _INSTEAD = regex.compile(
     regex.IGNORECASE,
 )
 
-# Drawing on what was said: "which group would she go in then", "pourquoi c'est plus court alors ?", "elle
-# peut quand même s'inscrire ?", "..., to kya jaldi karna padega?". A message of its own seldom ends on
-# "then", or concedes "even so" to nothing.
+# Drawing on what was said: "which group would she go in then", "pourquoi c'est plus court alors ?". A
+# message of its own seldom ends on "then", unless it set its own condition first ("if I miss the
+# deadline, what happens then?", "wenn ich die Frist verpasse, was passiert dann?": new).
 _DRAWS_ON = regex.compile(
-    r"(?<!\b(?:since|until|till|by|back|from|now\s+and|seit|bis|desde|hasta|depuis|jusque|até|da)\s+)"
-    r"\b(?:then|alors|então|entao|entonces|allora|dann)\s*[?？!.]*\s*$"
-    r"|(?<=\p{L}.*\s)(?:quand\s+même|trotzdem|aun\s+así|aún\s+así|mesmo\s+assim|lo\s+stesso|even\s+so|phir\s+bhi)\b"
-    r"|(?<!\b(?:agar|jab|yadi)\b.*),\s*to\s+(?:kya|phir)\b",
+    r"^(?!.*\b(?:if|when|once|unless|si|cuando|quand|lorsque|wenn|falls|sobald|se|quando|caso|agar|jab|yadi)\b)"
+    r".*(?<!\b(?:since|until|till|by|back|from|now\s+and|seit|bis|desde|hasta|depuis|jusque|até|da)\s+)"
+    r"\b(?:then|alors|então|entao|entonces|allora|dann)\s*[?？!.]*\s*$",
     regex.IGNORECASE,
 )
+
 # A fragment that starts with a preposition ("for a 6 year old?", "para niños?", "per day or per book?",
 # "jusqu'à quel montant"): the rest of its question is the previous one.
 _FRAGMENT = regex.compile(
@@ -598,7 +598,9 @@ _QUESTION_START = regex.compile(
 # long the rest ("does this also apply to...", "is that also true for...", "gilt das auch für...").
 _LEADING_DEMONSTRATIVE = regex.compile(
     r"^\W*(?:(?:is|are|does|do|did|can|will|would|was|gilt|ist|gibt|vale|valeu|vaut|sirve|funciona|cuenta|conta)\s+)?"
-    r"(?:this|that|these|those|ça|cela|das|dies|eso|esto|isso|isto|questo|quello)\s+(?!(?-i:\p{Lu}))\p{L}",
+    r"(?:this|that|these|those|ça|cela|das|dies|eso|esto|isso|isto|questo|quello)\s+"
+    r"(?:also|too|still|really|only|even|apply|applies|count|counts|cover|covers|include|includes|work|works|mean|hold"
+    r"|holds|change|changes|matter|auch|noch|wirklich|también|todavía|aussi|encore|anche|ancora|também|ainda)\b",
     regex.IGNORECASE,
 )
 # A question with this many subject words is read as new even with a pronoun in it ("I uploaded a file
