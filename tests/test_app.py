@@ -64,7 +64,13 @@ async def context() -> AsyncIterator[Mock]:
 
 
 def _elements(emitter: Mock, name: str) -> list[dict]:
-    return [c.args[0] for c in emitter.send_element.call_args_list if c.args[0].get("name") == name]
+    """The `name` elements sent, but the greeting's, which only build their component (see `_preloaded`)."""
+    return _preloaded(emitter, name, False)
+
+
+def _preloaded(emitter: Mock, name: str, preload: bool = True) -> list[dict]:
+    return [c.args[0] for c in emitter.send_element.call_args_list
+            if c.args[0].get("name") == name and bool((c.args[0].get("props") or {}).get("preload")) is preload]
 
 
 def _sent_step_names(emitter: Mock) -> list[str]:
@@ -135,6 +141,18 @@ async def test_escalation_is_visible_with_its_reason(app_module: ModuleType, con
     assert content.startswith("Ollama's API listens on port 11434")
     assert "Source 1 says" not in content  # reasoning never in the answer
     assert "escalated" in content
+
+
+async def test_the_greeting_builds_the_answers_components_before_the_first_question(
+        app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    """Issue 25, point 3: one element per custom component the answers use, for the greeting (it draws
+    nothing: public/elements/lib/; the first answer used to fetch and build them while its text was due)."""
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    (greeting,) = [c.args[0] for c in context.send_step.call_args_list if "Answering from" in c.args[0]["output"]]
+    for name in ("Sources", "Compare"):
+        (element,) = _preloaded(context, name)
+        assert element["forId"] == greeting["id"] and element["props"] == {"preload": True}
 
 
 async def test_no_server_answers_extractively_and_says_how_to_connect(app_module: ModuleType, context: Mock, monkeypatch: pytest.MonkeyPatch) -> None:
