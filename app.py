@@ -188,7 +188,10 @@ async def settings_changed(values: dict[str, object]) -> None:
     state.keep(after)
     state.save_conversation(options)
     if (changed := after.choices.changes(before.choices)) is not None:  # said, so the user knows it took
-        await cl.Message(content=changed, author="settings").send()
+        said = cl.Message(content=changed, author="settings")
+        await said.send()
+        if after.choices.mode == "compare" != before.choices.mode:  # e.g. in a reopened chat that never had it
+            await greeting.preload_elements(said, ("Compare",))
     await ready_for_next(services())
 
 

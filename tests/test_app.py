@@ -155,6 +155,21 @@ async def test_the_greeting_builds_the_answers_components_before_the_first_quest
         assert element["forId"] == greeting["id"] and element["props"] == {"preload": True}
 
 
+async def test_choosing_side_by_side_builds_its_component_with_the_message_that_says_so(
+        app_module: ModuleType, context: Mock, server: FakeOpenAIServer) -> None:
+    """A reopened chat gets no greeting: side by side chosen there builds its component when chosen."""
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    context.send_element.reset_mock()
+    await app_module.settings_changed({"mode": "compare"})
+    (said,) = [c.args[0] for c in context.send_step.call_args_list if c.args[0]["output"].startswith("Settings for this chat")]
+    (element,) = _preloaded(context, "Compare")
+    assert element["forId"] == said["id"] and not _preloaded(context, "Sources")
+    context.send_element.reset_mock()
+    await app_module.settings_changed({"mode": "compare", "temperature": 0.5})  # already side by side: nothing again
+    assert not _preloaded(context, "Compare")
+
+
 async def test_no_server_answers_extractively_and_says_how_to_connect(app_module: ModuleType, context: Mock, monkeypatch: pytest.MonkeyPatch) -> None:
     import chainlit as cl
 

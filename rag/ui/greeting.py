@@ -76,12 +76,13 @@ async def notice(content: str) -> cl.Message:
 PRELOADED = ("Sources", "Compare")
 
 
-async def preload_elements(greeting: cl.Message) -> None:
-    """Elements that show nothing (`props.preload`, see public/elements/lib/), not stored: a reopened
-    chat's own elements build the components it shows."""
-    for name in PRELOADED:
+async def preload_elements(message: cl.Message, names: tuple[str, ...] = PRELOADED) -> None:
+    """Elements that show nothing (`props.preload`, see public/elements/lib/), not stored, for `message`:
+    a reopened chat's own elements build the components it shows. Side by side chosen later (in a
+    reopened chat with no side-by-side answer, say) builds its component with the message that says so."""
+    for name in names:
         await cl.CustomElement(name=name, props={"preload": True}, display="inline").send(
-            for_id=greeting.id, persist=False)
+            for_id=message.id, persist=False)
 
 
 # What the app is for and where things are, before the technical part (issue 26: the greeting listed
