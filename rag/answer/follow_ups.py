@@ -203,11 +203,12 @@ _ASK_AGAIN = regex.compile(
     r"|真的吗|确定吗|你确定|^\W*(?:पक्का|pakka)\s*[?!]"
     r"|\b(?:don['’]?t|do\s+not)\s+think\s+(?:that['’]?s|thats|that\s+is|it['’]?s|its)\s+(?:right|correct|true)\b"
     r"|\b(?:that['’]?s|thats|that\s+is)\s+(?:not\s+(?:right|correct|true)|wrong|incorrect)\b"
-    r"|^\W*(?:hmm+\W+|but\s+)?(?:that|this|it)\s+(?:doesn['’]?t|does\s+not)\s+(?:seem|sound|look)\s+(?:right|correct)\b"
+    r"|^\W*(?:hmm+\W+|but\s+)?(?:that|this|it)\s+(?:doesn['’]?t|does\s+not)\s+(?:seem|sound|look)\s+(?:right|correct)"
+    r"(?:\s+to\s+me)?\s*(?:$|[,.!?](?!.*:))"
     r"|^\W*(?:echt|wirklich)\s+so\s+\p{L}+\s*[?!]|^\W*(?:really\s+)?that\s+(?:expensive|long|much|many|short|cheap|high|low|late|early|far)\s*[?!]"
     # whether what was said still holds: "does that change anything?", "ändert das was?"
     r"|\b(?:does|would|will)\s+(?:that|this|it)\s+change\s+(?:anything|something|the)\b|\bändert\s+das\b(?!\s+(?-i:\p{Lu}))"
-    r"|\b(?:heißt|bedeutet)\s+das\s*(?:[?!]*\s*$|(?:er|sie|es|ich|du|wir|ihr|man|also|jetzt|dann|nicht|auch)\b)"
+    r"|\b(?:heißt|bedeutet)\s+das(?:[\s?!]*$|\s+(?-i:er|sie|es|ich|du|wir|ihr|man|jetzt|dann|nicht|Sie)\b(?!-))"
     r"|\bça\s+change\s+quelque\s+chose\b|\b(?:eso|esto)\s+cambia\b|\bcambia\s+qualcosa\b|\bisso\s+muda\b"
     # where the previous answer comes from: "where does it say that?", "wo steht das?", "dónde dice eso?"
     r"|\bwhere\s+(?:does\s+it|is\s+(?:that|this|it))\s+(?:say|said|written|stated)\s*(?:that|this|it|so)?\s*(?:$|[?!.,;:]|in\b)"
@@ -223,7 +224,7 @@ _ASK_AGAIN = regex.compile(
     # done what it said, and it did not help: "done, still the same", "kar diya, abhi bhi wahi"
     r"|^\W*(?:ok\W+)?(?:i\s+)?(?:done|did\s+(?:that|it)|tried\s+(?:that|it|this|those)|c['’]est\s+fait|j['’]ai\s+essayé|fatto|ho\s+provato"
     r"|hecho|ya\s+lo\s+hice|lo\s+intenté|feito|já\s+fiz|já\s+tentei|gemacht|hab\s+ich\s+(?:gemacht|versucht)|kar\s+diya"
-    r"|ho\s+gaya|कर\s+दिया|试过了|做了|弄了)(?:\s*(?:$|[,.!;:]|\s(?:but|still|and|ma|mais|aber|pero|mas|lekin|par)\b))"
+    r"|ho\s+gaya|कर\s+दिया|试过了|做了|弄了)(?:\s*(?:$|[,.!]|\s(?:but|still|and|ma|mais|aber|pero|mas|lekin|par)\b))"
     r"|\bl['’]ho\s+fatto\b|\bje\s+l['’]ai\s+fait\b|\blo\s+he\s+hecho\b|\bich\s+hab(?:e)?\s+(?:das|es)\s+(?:gemacht|versucht)\b"
     r"|\b(?:repeat|répète|répétez|repite|ripeti|repete)[\s-]+(?:that|it|this|the\s+answer|please|again|ça|le|la|lo|isso)\b"
     r"|\b(?:expand|elaborate)\s+(?:on\s+(?:that|it|this|the\s+\w+\s+(?:part|bit|step)s?)|a\s+bit|a\s+little)\b"
@@ -284,10 +285,17 @@ _INSTEAD = regex.compile(
 # Drawing on what was said: "which group would she go in then", "pourquoi c'est plus court alors ?". A
 # message of its own seldom ends on "then", unless it set its own condition first ("if I miss the
 # deadline, what happens then?", "wenn ich die Frist verpasse, was passiert dann?": new).
+_THEN = r"(?:then|alors|então|entao|entonces|allora|dann)"
 _DRAWS_ON = regex.compile(
-    r"^(?!.*\b(?:if|when|once|unless|si|cuando|quand|lorsque|wenn|falls|sobald|se|quando|caso|agar|jab|yadi)\b)"
-    r".*(?<!\b(?:since|until|till|by|back|from|now\s+and|seit|bis|desde|hasta|depuis|jusque|até|da)\s+)"
-    r"\b(?:then|alors|então|entao|entonces|allora|dann)\s*[?？!.]*\s*$",
+    # the word first, then what must not come before it: each looked at only where the word is
+    r"\b" + _THEN + r"(?<!\b(?:since|until|till|by|back|from|before|after|now\s+and|than\s+and|seit|bis|vor|nach|desde|hasta"
+    r"|para|depuis|jusque|jusqu['’]|avant|après|até|antes|depois|da|prima|dopo|fino\s+ad?)\s*" + _THEN + r")"
+    r"[\s?？!.]*$",
+    regex.IGNORECASE,
+)
+_OWN_CONDITION = regex.compile(
+    r"\b(?:if|when|once|unless|suppose|supposing|assuming|say|in\s+case|before|during|back\s+in|si|cuando|quand|lorsque"
+    r"|supposons|wenn|falls|sobald|angenommen|se|quando|caso|supongamos|mettiamo|supondo|agar|jab|yadi)\b",
     regex.IGNORECASE,
 )
 
@@ -586,14 +594,6 @@ _SECOND_CLAUSE = regex.compile(
     regex.IGNORECASE | regex.VERSION1,
 )
 
-# How a question of its own starts: a question word or a verb first ("is jeans ok on fridays?").
-_QUESTION_START = regex.compile(
-    r"\s*[¿¡]?\s*(?:is|are|do|does|did|can|could|will|would|should|how|what|where|when|which|who|why"
-    r"|est[\s-]+ce|comment|où|quand|quel\w*|combien|peut|puis|wie|was|wo|wann|welche\w*|kann|darf|muss|ist|sind|gibt"
-    r"|qu[eé]|c[oó]mo|d[oó]nde|cu[aá]nd\w*|cu[aá]l\w*|hay|puedo|se\s+puede|come|dove|quando|posso|c['’]è"
-    r"|onde|como|pode|tem|há)\b",
-    regex.IGNORECASE,
-)
 # A demonstrative as the question's subject, in its first words: what it points at is what was said, however
 # long the rest ("does this also apply to...", "is that also true for...", "gilt das auch für...").
 _LEADING_DEMONSTRATIVE = regex.compile(
@@ -632,7 +632,7 @@ def is_follow_up(question: str, previous: str) -> bool:
         if continues:  # "and how fast is it?", "what if I lose my phone after setting it up"
             # "y las clases de spinning, ¿hay que reservarlas?": the pronoun's noun, set apart after "and"
             return len(own) < LONG and not _TOPIC.match(_CONNECTIVE.sub("", cleaned[:pronoun], count=1))
-        if not before and _LEADING_DEMONSTRATIVE.match(cleaned):
+        if _LEADING_DEMONSTRATIVE.match(cleaned):
             return True  # "does this also apply to the punch card I bought in january or only the monthly plans"
         # "If I lose my badge, who do I tell about it?": what "it" stands for comes before it
         return not (len(before) >= ANTECEDENT or len(own) >= LONG or _SECOND_CLAUSE.search(text))
@@ -645,16 +645,10 @@ def is_follow_up(question: str, previous: str) -> bool:
         # "and where do I throw away old batteries?": a connective, then a whole question of its own;
         # "e dopo tre anni?": a connective, then a fragment
         if _ONLY_CONTINUES.search(cleaned) or _FINAL_NE.search(cleaned):
-            # not "what about the dress code, is jeans ok on fridays?": a new subject, then a whole
-            # question about it (with no pronoun: "what about LM Studio, does it use the same port?")
-            clause = regex.split(r"[,;:]", cleaned, maxsplit=1)
-            return not (len(clause) == 2 and _QUESTION_START.match(clause[1]) and len(subject_words(clause[1])) >= 2
-                        and not _stems(subject_words(cleaned)) & _stems(earlier))
+            return True
         if _ALSO_ASKS.search(text):
             return False
         rest = _CONNECTIVE.sub("", cleaned, count=1)
-        if len(own) == 2 and _QUESTION_START.match(rest) and not shared and _new_name(rest, earlier):
-            return False  # "Und wo kann ich Sperrmüll anmelden?": a whole question, naming a subject of its own
         return bool((_FRAGMENT.search(rest) or _FRAGMENT_END.search(rest)) and len(named) <= 3) or len(own) < 3
     if own and _DEFINITION.search(text):
         return False
@@ -673,7 +667,9 @@ def _carries_on(text: str, cleaned: str, previous: str) -> bool:
     """Is it said about the previous question or answer, however long: "you said 3 but...", "explain like
     I'm 10", "same question for the petrol version", "and if I cancel after six months?", "which one would
     you pick for someone who needs two crowns?"."""
-    if any(pattern.search(text) for pattern in (_ANSWER, _ASK_AGAIN, _ASK_AGAIN_FIRST, _SAME_QUESTION, _INSTEAD, _DRAWS_ON)):
+    if any(pattern.search(text) for pattern in (_ANSWER, _ASK_AGAIN, _ASK_AGAIN_FIRST, _SAME_QUESTION, _INSTEAD)):
+        return True
+    if _DRAWS_ON.search(text) and not _OWN_CONDITION.search(text):
         return True
     if (match := _AND_IF.search(cleaned)) and not _EMBEDDED_QUESTION.search(rest := cleaned[match.end():]):
         # not "y si me equivoco, ¿cómo la corrijo?", "even if I work remotely, am I entitled to a meal

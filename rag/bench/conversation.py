@@ -164,7 +164,8 @@ def run_conversation_bench(answers: int = 30, tokens: int = 100, ttft_s: float =
                         page.evaluate(_WATCH, ["FIRSTTOKEN", "LASTTOKEN."])
                         page.keyboard.press("Enter")  # as a person sends (a click would time Playwright's own checks)
                         try:
-                            page.wait_for_function("() => window.__done !== null", timeout=120_000, polling=50)
+                            page.wait_for_function("() => window.__done !== null && window.__sent !== null",
+                                                   timeout=120_000, polling=50)
                         except Exception as exc:
                             shown = page.evaluate("() => [...document.querySelectorAll('.step')].slice(-3).map(e => e.textContent.slice(0, 120))")
                             raise RuntimeError(f"{name}: answer {number} never completed on screen; last messages: {shown}") from exc

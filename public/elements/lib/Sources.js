@@ -69,6 +69,6 @@
   };
 
   // An element with props.preload is the greeting's: it only builds this component while nobody waits
-  // for an answer, so the first answer's sources need no fetch and no build (issue 25). It shows nothing.
+  // for an answer, so the first answer's sources fetch only their 4-line stub (issue 25). It shows nothing.
   return memo(function Sources({ p: props }) { return props.preload ? null : h(List, { p: props }); });
 })
