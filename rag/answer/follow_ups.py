@@ -102,7 +102,7 @@ _REFORMULATE_CJK = regex.compile(r"简单|简短|简洁|通俗|翻译|总结|表
 # A question that asks with a question word ("how do I export a table?") asks about the documents, not
 # for the previous answer again.
 _ASKS = regex.compile(
-    r"^\s*[¿¡]?\s*(?:how|what|which|where|when|why|who|whats|comment|quel\w*|où|quand|pourquoi|combien|qu['’]"
+    r"^\s*(?:[¿¡]\s*)?(?:how|what|which|where|when|why|who|whats|comment|quel\w*|où|quand|pourquoi|combien|qu['’]"
     r"|wie|was|welch\w*|wo|wann|warum|wieso|cómo|como|qué|cuál\w*|dónde|cuándo|come|cosa|qual\w*|dove|quando"
     r"|perché|onde|o\s+que)\b|^\s*(?:什么|怎么|如何|为什么|哪)|^\s*(?:क्या|कैसे|कब|कहाँ|क्यों)",
     regex.IGNORECASE,
@@ -249,7 +249,7 @@ _COMPARES = regex.compile(
     r"|\bअंतर\b|\bफर्क\b|\bfark\b|\bfarq\b", regex.IGNORECASE)
 _PICKS = regex.compile(
     # "which" standing for one of them, not before a noun of its own ("which browser is supported?")
-    r"^\s*[¿¡]?\s*(?:which\s+(?:is|are|would|should|do|does|was|will|has|costs?|works?|lasts?)"
+    r"^\s*(?:[¿¡]\s*)?(?:which\s+(?:is|are|would|should|do|does|was|will|has|costs?|works?|lasts?)"
     r"|welche[rsnm]?\s+(?:ist|sind|wäre|lohnt|würde|würdest|sollte|hat|kostet|passt|empfiehlst)"
     r"|lequel|laquelle|lesquels|lesquelles|cu[aá]l(?:es)?\s+(?:es|son|me|te|conviene|sale|vale|recomiendas|ser[ií]a)"
     r"|qua(?:l|is)\s+(?:é|e|são|sai|compensa|vale|recomenda|seria|me)|qual[ei]?\s+(?:è|e|conviene|mi|consigli|sarebbe))\b"
@@ -302,7 +302,7 @@ _OWN_CONDITION = regex.compile(
 # A fragment that starts with a preposition ("for a 6 year old?", "para niños?", "per day or per book?",
 # "jusqu'à quel montant"): the rest of its question is the previous one.
 _FRAGMENT = regex.compile(
-    r"^\s*[¿¡(\"'«]*\s*(?!(?-i:\p{Lu}{2,})\b)(?:a(?=\s+\d)|for|to(?=\s+(?:the|a|an|my|\d|(?-i:\p{Lu})))|per|with|without|in|on|at|during|after|before|from|by|via|under|over|about|until"
+    r"^[\s¿¡(\"'«]*(?!(?-i:\p{Lu}{2,})\b)(?:a(?=\s+\d)|for|to(?=\s+(?:the|a|an|my|\d|(?-i:\p{Lu})))|per|with|without|in|on|at|during|after|before|from|by|via|under|over|about|until"
     r"|pour|à|au|aux|avec|sans|dans|après|avant|pendant|par|jusqu['’]?(?:à|a|au)?|chez|sur|sous|en"
     r"|für|mit|ohne|im|beim|vom|am(?!\s+i\b)|ins|nach|vor|während|bei|bis|pro|ab|zum|zur"
     r"|para|pra|con|sin|del|al|después|antes|durante|por|hasta|desde|com|sem|até|nos|nas|em"
@@ -321,9 +321,11 @@ _ADDITIVE = regex.compile(
     regex.IGNORECASE,
 )
 
-# What only opens a message: "ok and to New York", "hmm, and the weekend?".
+# What only opens a message: "ok and to New York", "hmm, and the weekend?". Possessive: a message of
+# thousands of "ok"s would otherwise take seconds to read (each pattern that starts with it backtracked
+# through every split of them), with the event loop waiting.
 _FILLER = (r"(?:(?:ok|okay|ok[ae]y|hmm+|ah|oh|alright|right|thanks|thx|cool|great|d['’]accord|merci|danke|gut"
-           r"|gracias|vale|bueno|grazie|va\s+bene|ok\s+so|obrigad[oa]|beleza|好的|嗯|ठीक\s+है|accha|acha)\b[\s,!.]*)*")
+           r"|gracias|vale|bueno|grazie|va\s+bene|ok\s+so|obrigad[oa]|beleza|好的|嗯|ठीक\s+है|accha|acha)\b[\s,!.]*+)*+")
 _OPENING = regex.compile(r"^\s*" + _FILLER, regex.IGNORECASE)
 # "Also, is there a bike subsidy?", "außerdem: gibt es...": adding a question of its own, not continuing.
 _ALSO_ASKS = regex.compile(
@@ -334,7 +336,7 @@ _ALSO_ASKS = regex.compile(
 )
 # A question that starts by continuing the previous one.
 _CONNECTIVE = regex.compile(
-    r"^\s*[¿¡(\"'«]*\s*" + _FILLER + r"(?:"
+    r"^[\s¿¡(\"'«]*" + _FILLER + r"(?:"
     r"and|also|but|so|then|plus|or|even|same|what\s+about|how\s+about|what\s+if|what\s+else|how\s+so"
     r"|et|mais|alors|aussi|puis|ou|quid|pareil|même"
     r"|und|aber|auch|dann|oder|sonst|was\s+ist\s+mit|wie\s+steht\s+es\s+mit|und\s+wenn"
@@ -349,14 +351,14 @@ _CONNECTIVE = regex.compile(
 # Connectives that only ever continue: "what about LM Studio?", "and how about vLLM?", "qué tal en
 # invierno?": a follow-up however much follows them.
 _ONLY_CONTINUES = regex.compile(
-    r"^\s*[¿¡(\"'«]*\s*(?:(?:and|et|und|y|e)\s+)?(?:what\s+about|how\s+about|what\s+else|how\s+so|quid|pareil|même"
+    r"^[\s¿¡(\"'«]*(?:(?:and|et|und|y|e)\s+)?(?:what\s+about|how\s+about|what\s+else|how\s+so|quid|pareil|même"
     r"|was\s+ist\s+mit|wie\s+steht\s+es\s+mit|qué\s+tal|e\s+quanto\s+a|e\s+per|和\s*呢)\b",
     regex.IGNORECASE,
 )
 # "And if I cancel after six months?", "und wenn ich...", "और अगर...": the previous question, with a new
 # condition; unless a question of its own follows the condition ("y si me equivoco, cómo la corrijo?").
 _AND_IF = regex.compile(
-    r"^\s*[¿¡(\"'«]*\s*" + _FILLER + r"(?:(?:and|et|und|y|e|but|mais|aber|pero|ma|mas|so|alors|also|entonces|quindi|então)\s+(?:if|si|wenn|se)\b"
+    r"^[\s¿¡(\"'«]*" + _FILLER + r"(?:(?:and|et|und|y|e|but|mais|aber|pero|ma|mas|so|alors|also|entonces|quindi|então)\s+(?:if|si|wenn|se)\b"
     r"|(?:even\s+if|m[êe]me\s+si|auch\s+wenn|selbst\s+wenn|incluso\s+si|aun\s+si|anche\s+se|mesmo\s+se)\b|即使|就算"
     r"|और\s+अगर|\baur\s+agar\b|那如果|那要是)",
     regex.IGNORECASE,
