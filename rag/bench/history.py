@@ -90,6 +90,13 @@ def _ask(page: Any, text: str, answers: str = _FOOTERS, timeout_ms: float = 60_0
     before = page.evaluate(answers)
     page.fill("#chat-input", text)
     page.wait_for_selector("#chat-submit:not([disabled])", timeout=timeout_ms)
+    # A composer re-rendered between the fill and the click (a chat still starting) comes back empty, with
+    # the send button disabled: type the question again rather than wait on a button that stays disabled.
+    for _ in range(3):
+        if page.input_value("#chat-input") == text and page.is_enabled("#chat-submit"):
+            break
+        page.fill("#chat-input", text)
+        page.wait_for_selector("#chat-submit:not([disabled])", timeout=timeout_ms)
     started = time.perf_counter()
     page.click("#chat-submit")
     page.wait_for_function(f"n => ({answers})() > n", arg=before, timeout=timeout_ms)
@@ -103,6 +110,8 @@ def _fill_and_reopen(browser: Any, url: str, questions: int, resumes: int, answe
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(url)
     page.wait_for_selector("#chat-input", timeout=60_000)
+    if answers == _FOOTERS:  # the app's chat has started once it has greeted (bare Chainlit does not greet)
+        page.wait_for_function("() => document.body.innerText.includes('Answering from')", timeout=60_000)
     asked = [_ask(page, f"Question {i + 1}: which port does Ollama use?", answers) for i in range(questions)]
     reopened = []
     for _ in range(resumes):
