@@ -190,7 +190,7 @@ async def settings_changed(values: dict[str, object]) -> None:
     if (changed := after.choices.changes(before.choices)) is not None:  # said, so the user knows it took
         said = cl.Message(content=changed, author="settings")
         await said.send()
-        if after.choices.mode == "compare" != before.choices.mode:  # e.g. in a reopened chat that never had it
+        if after.side_by_side and not before.side_by_side:  # e.g. in a reopened chat that never had it
             await greeting.preload_elements(said, ("Compare",))
     await ready_for_next(services())
 
