@@ -29,6 +29,7 @@ from rag.runtime import Services, build_services, keep_calibrated, preload
 from rag.ui import documents, greeting, pasting, reports, state
 from rag.ui.answering import ready_for_next, respond
 from rag.ui.datalayer import HistoryLayer
+from rag.ui.elements import COMPARE
 from rag.ui.server import (
     corpus_files,
     live_feeds,
@@ -191,7 +192,7 @@ async def settings_changed(values: dict[str, object]) -> None:
         said = cl.Message(content=changed, author="settings")
         await said.send()
         if after.side_by_side and not before.side_by_side:  # e.g. in a reopened chat that never had it
-            await greeting.preload_elements(said, ("Compare",))
+            await greeting.preload_elements(said, (COMPARE,))
     await ready_for_next(services())
 
 

@@ -15,6 +15,7 @@ from rag.config import BOUNDS
 from rag.errors import RagError, SearchUnavailable
 from rag.llm.discovery import HOW_TO_CONNECT, Resolution
 from rag.runtime import Services
+from rag.ui.elements import COMPARE, SOURCES
 
 # The composer's commands (typed as /docs, or picked from the commands menu).
 COMMANDS: list[CommandDict] = [
@@ -73,7 +74,7 @@ async def notice(content: str) -> cl.Message:
 # The answers' custom elements, built by the page while it shows the greeting. Otherwise the first answer
 # fetched and compiled each element's code, and fetched and built its component, while its text was due:
 # side by side's first answer showed text ~250 ms after bare Chainlit's, the next ones ~20 ms (issue 25).
-PRELOADED = ("Sources", "Compare")
+PRELOADED = (SOURCES, COMPARE)
 
 
 async def preload_elements(message: cl.Message, names: tuple[str, ...] = PRELOADED) -> None:

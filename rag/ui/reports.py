@@ -10,6 +10,7 @@ from rag.chat.feedback import thumbs_markdown
 from rag.chat.history import now
 from rag.errors import RagError
 from rag.runtime import Services
+from rag.ui.elements import LATENCY_CHART as LATENCY_CHART_ELEMENT
 from rag.ui.state import LATENCY_CHART, conversation, person, session_stats
 from rag.ui.views import elements
 from rag.units import count
@@ -26,12 +27,12 @@ async def update_chart(under: str | None = None) -> None:
     """
     props = session_stats().chart_props()
     if under is None:
-        chart = cl.CustomElement(name="LatencyChart", props=props, display="inline")
+        chart = cl.CustomElement(name=LATENCY_CHART_ELEMENT, props=props, display="inline")
         await cl.Message(content="", elements=elements(chart), author="stats").send()
         return
     chart = cl.user_session.get(LATENCY_CHART)
     if not isinstance(chart, cl.CustomElement):
-        chart = cl.CustomElement(name="LatencyChart", props=props, display="inline")
+        chart = cl.CustomElement(name=LATENCY_CHART_ELEMENT, props=props, display="inline")
         cl.user_session.set(LATENCY_CHART, chart)
     chart.props = props
     await chart.send(for_id=under)

@@ -18,6 +18,7 @@ from rag.chat.session import SessionStats
 from rag.errors import RagError
 from rag.runtime import Services
 from rag.ui.datalayer import HistoryLayer
+from rag.ui.elements import LATENCY_CHART as LATENCY_CHART_ELEMENT
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,12 @@ def reattach(thread: ThreadDict) -> None:
         step.start, step.end = last.get("start"), last.get("end")
         step.input, step.output = last.get("input") or "", last.get("output") or ""
         cl.user_session.set(OPEN_LATENCY_STEP, step)
-    charts = [e for e in thread.get("elements") or [] if e.get("type") == "custom" and e.get("name") == "LatencyChart"]
+    charts = [e for e in thread.get("elements") or [] if e.get("type") == "custom" and e.get("name") == LATENCY_CHART_ELEMENT]
     if charts:
         last_chart = charts[-1]
         props = last_chart.get("props")
         cl.user_session.set(LATENCY_CHART, cl.CustomElement(
-            id=last_chart["id"], name="LatencyChart", props=props if isinstance(props, dict) else {}, display="inline"))
+            id=last_chart["id"], name=LATENCY_CHART_ELEMENT, props=props if isinstance(props, dict) else {}, display="inline"))
 
 
 def person() -> Person:

@@ -35,6 +35,7 @@ from rag.types import (
     StageFinished,
     TokenDelta,
 )
+from rag.ui.elements import COMPARE, SOURCES
 from rag.ui.live import FEEDS
 from rag.units import format_ms
 
@@ -368,7 +369,7 @@ class ReadyColumns:
 
 def columns_element(token: str) -> cl.CustomElement:
     """Side by side's element: empty columns that fill from the live feed `token`."""
-    return cl.CustomElement(name="Compare", props={"columns": [], "sources": 0, "live": token}, display="inline")
+    return cl.CustomElement(name=COMPARE, props={"columns": [], "sources": 0, "live": token}, display="inline")
 
 
 async def ready_columns() -> None:
@@ -603,7 +604,7 @@ def sources_element(sources: tuple[SourceRef, ...], cited: tuple[int, ...], anch
             "text": md.safe_answer(md.unwrap(chunk.text)), "before": md.safe_answer(md.unwrap(before)),
             "after": md.safe_answer(md.unwrap(after)),
         })
-    return cl.CustomElement(name="Sources", display="inline", props={"anchor": anchor, "sources": items})
+    return cl.CustomElement(name=SOURCES, display="inline", props={"anchor": anchor, "sources": items})
 
 
 def pdf_pages(sources: tuple[SourceRef, ...], cited: tuple[int, ...], services: Services) -> list[cl.Pdf]:

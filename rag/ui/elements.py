@@ -1,0 +1,8 @@
+"""The app's own Chainlit elements, by name: each is public/elements/<name>.jsx. Named once here for the
+views that build them, the greeting that preloads them and the resumed chat that reads them back."""
+
+from __future__ import annotations
+
+SOURCES = "Sources"  # the sources under an answer, each opening to its passage
+COMPARE = "Compare"  # side by side's two columns
+LATENCY_CHART = "LatencyChart"  # the session's latencies, under the latest answer
