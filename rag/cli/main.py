@@ -741,7 +741,7 @@ def bench_corpus(dataset: Path | None, chunks: str | None, engine: str | None, a
 
 @bench.command("history")
 @click.option("--questions", default=25, show_default=True, type=click.IntRange(1, 500), help="Questions in the conversation.")
-@click.option("--resumes", default=3, show_default=True, type=click.IntRange(1, 20), help="Times to reopen it.")
+@click.option("--resumes", default=5, show_default=True, type=click.IntRange(1, 20), help="Times to reopen it (with --beside-bare: each followed by bare Chainlit's).")
 @click.option("--history/--no-history", default=True, show_default=True, help="Off: time the answers only, for comparison.")
 @click.option("--beside-bare", is_flag=True, help="Bare Chainlit with its own data layer does the same, in the same run.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
