@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -155,6 +156,43 @@ def standalone(questions: Sequence[str]) -> tuple[Share, list[str]]:
     are new, so this counts false follow-ups on questions nobody wrote for this test."""
     read = [(q, is_follow_up(q, p)) for p, q in zip(questions, questions[1:])]
     return Share(sum(not f for _, f in read), len(read)), [q for q, f in read if f]
+
+
+# Messages a user (or a paste) could send, each a unit repeated: every one of these once made a rule's
+# pattern backtrack, so that reading took time growing with the square of the length or worse, on the
+# event loop ("tried it " x 4,000: 32 s; "ok " x 20,000: 1.4 s). Reading should grow with the length.
+HOSTILE_UNITS = ("ok ", "tried it ", "and ", "A, ", "it, ", "¿ ", "Xy and it ", "呢", "then ", "what about ",
+                 "did that and ", "didnt work ", "no funciona ", "那", "a1 ", "Foo, bar and it ", "that ", "e ",
+                 "... ", "x\n", "Ollama, it ", " " * 8 + "and")
+
+
+@dataclass(frozen=True)
+class HostileTiming:
+    """Reading one unit repeated `small` and `large` times: seconds, and large / small."""
+
+    unit: str
+    small_s: float
+    large_s: float
+
+    @property
+    def growth(self) -> float:
+        return self.large_s / self.small_s if self.small_s > 0 else 0.0
+
+
+def hostile(small: int = 5_000, large: int = 20_000, units: Sequence[str] = HOSTILE_UNITS) -> list[HostileTiming]:
+    """Time reading each hostile message (as the question, then as the previous one) at two lengths: a
+    linear reader grows by large / small (x4 by default), a quadratic one by its square."""
+    timings = []
+    for unit in units:
+        seconds = []
+        for repeats in (small, large):
+            message = unit * repeats
+            started = time.perf_counter()
+            is_follow_up(message, "How do I reset it, and what is BM25?")
+            is_follow_up("and it?", message)
+            seconds.append(time.perf_counter() - started)
+        timings.append(HostileTiming(unit, round(seconds[0], 4), round(seconds[1], 4)))
+    return timings
 
 
 def render(report: FollowUpReport) -> str:

@@ -602,11 +602,23 @@ def bench_languages(corpus_dir: Path, questions: Path, as_json: bool) -> None:
               help="The documents to retrieve from [default: the bundled corpus].")
 @click.option("--standalone", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Unrelated questions (one per line, or a BEIR queries.jsonl): each after the one before must read as new.")
+@click.option("--hostile", is_flag=True,
+              help="Instead: time reading long repeated messages at 5,000 and 20,000 repeats (linear: x4).")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
-def bench_follow_ups(pairs: Path | None, corpus_dir: Path | None, standalone: Path | None, as_json: bool) -> None:
+def bench_follow_ups(pairs: Path | None, corpus_dir: Path | None, standalone: Path | None, hostile: bool, as_json: bool) -> None:
     """How many question pairs are read right (follow-up or new), and what a follow-up retrieves."""
     from rag.bench import follow_ups
 
+    if hostile:
+        timings = follow_ups.hostile()
+        if as_json:
+            click.echo(json.dumps([{**asdict(t), "growth": round(t.growth, 2)} for t in timings], indent=2, ensure_ascii=False))
+            return
+        click.echo("reading a message of one unit repeated 5,000 / 20,000 times (as the question, then as the previous one):")
+        for t in timings:
+            flag = "  <- grows faster than the text" if t.growth > 6 and t.large_s > 0.05 else ""
+            click.echo(f"  {t.unit!r:24} {t.small_s:7.3f} s {t.large_s:7.3f} s  x{t.growth:.1f}{flag}")
+        return
     try:
         report = follow_ups.run_follow_up_bench(follow_ups.read_pairs(pairs), corpus_dir)
         alone = follow_ups.standalone(follow_ups.read_questions(standalone)) if standalone is not None else None

@@ -27,13 +27,16 @@ def test_the_shipped_pair_set_is_read_right() -> None:
     assert unseen.by_split["blind-12"].rate >= 0.78, unseen.wrong
     pairs = [p for p in every if p.split not in never]
     report = decisions(pairs)
-    assert report.right.total >= 940 and report.right.rate >= 0.93, report.wrong
+    assert report.right.total >= 1040 and report.right.rate >= 0.93, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
     assert report.by_split["held-out"].rate >= 0.95, report.wrong  # the rules were written on "dev" only
     # Written blind to the rules by other authors, each read once before the rules were fixed on it (first
     # reads: 84%, 84%, 77%, 70%, 75%, 83%, 75%, 81%, and blind-11 77%; BENCHMARKS.md).
     assert all(report.by_split[f"blind-{n}"].rate >= 0.9 for n in (1, 2, 4, 5, 6, 7, 9)), report.wrong
     assert report.by_split["blind-8"].rate >= 0.85 and report.by_split["blind-11"].rate >= 0.83, report.wrong
+    # blind-13, written for the sixth session: 88% on first read (follow-ups 78%, new 98%), 90% after two
+    # categories were fixed on it
+    assert report.by_split["blind-13"].rate >= 0.9, report.wrong
 
 
 @pytest.mark.parametrize(
@@ -123,6 +126,13 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         ("When does the gym open?", "what about weekends, are the opening times different?", True),
         ("Wann öffnet das Hallenbad am Sonntag?", "Und wie teuer ist der Eintritt?", True),
         ("How much is the repair outside warranty?", "really that expensive?", True),
+        # Trying the answer failed, said first and with no subject of its own; "what about X" in Chinese
+        # with a value after it (blind-13's categories)
+        ("How do I reset the thermostat to factory settings?", "didnt work, screen still shows E4", True),
+        ("¿Cómo reinicio el router?", "no funciona, la luz sigue roja", True),
+        ("Wie setze ich den Drucker zurück?", "klappt nicht", True),
+        ("布洛芬成人一次吃多少", "孩子呢？6岁", True),
+        ("年假有几天", "周末呢", True),
     ],
 )
 def test_follow_up_reading_in_context(previous: str, question: str, follow_up: bool) -> None:
@@ -274,6 +284,21 @@ def test_unrelated_questions_one_after_another_read_as_new() -> None:
         "Was bedeutet das Es in der Psychoanalyse?",
         "This doesn't look right to me: the dashboard shows negative stock for item 4711. What causes that?",
         "I tried this: pip install rag-tools, but it fails with error 13. What's wrong?",
+        # ... and with the words of the sixth session's (trying it failed; 呢)
+        "Not working after the update: my HP printer shows offline on Windows 11, how do I fix it?",
+        "doesn't work on android, the banking app fingerprint login keeps failing after I changed phones",
+        "新员工的试用期是多久呢？",
+        # (a review's: first questions that open with a failure and then say what failed; Chinese questions
+        # that end with 呢, nine of ten read as follow-ups before this session)
+        "didn't work for me last time, so how do I request a refund for a cancelled flight?",
+        "doesnt work anymore - my garage door remote stopped opening the door after I changed the battery, how do i reprogram it?",
+        "No funciona la tarjeta de empleado para entrar al edificio desde ayer, ¿a quién tengo que pedir una nueva?",
+        "geht nicht, die Spülmaschine zeigt Fehler E15 an und pumpt nicht ab – was bedeutet dieser Fehlercode?",
+        "kaam nahi kar raha mera office wala email phone pe, Outlook app me company account kaise add karte hain?",
+        "不行了，公司的VPN在家连不上，一直提示证书错误，该怎么解决？",
+        "发票丢了怎么办呢",
+        "出差住宿的报销标准是多少呢？",
+        "离职的时候要办理哪些手续呢？",
     ],
 )
 def test_ordinary_questions_with_the_words_of_a_follow_up_are_new(question: str) -> None:
@@ -284,3 +309,28 @@ def test_a_question_that_picks_only_after_options_and_not_before_a_noun_of_its_o
     assert is_follow_up("which is cheaper?", "Should I take the bus or the train?") is True
     assert is_follow_up("Which is the default port for the API server?", "Should I use Wi-Fi or Ethernet?") is False
     assert is_follow_up("¿Cuál es el horario de atención?", "¿Ya puedo descargar la factura?") is False
+
+
+def test_the_hostile_reading_benchmark_times_each_unit_at_two_lengths() -> None:
+    """`rag bench follow-ups --hostile` (its numbers are in BENCHMARKS.md, not checked here: no timed tests)."""
+    from rag.bench.follow_ups import HOSTILE_UNITS, hostile
+
+    timings = hostile(small=20, large=80, units=("tried it ", "呢"))
+    assert [t.unit for t in timings] == ["tried it ", "呢"] and "tried it " in HOSTILE_UNITS
+    assert all(0 <= t.small_s and 0 <= t.large_s and t.growth >= 0 for t in timings)
+
+
+@pytest.mark.parametrize(
+    ("question", "follow_up"),
+    [
+        # A name, a connective, then a pronoun that stands for the name: the question's own (issue 26); read
+        # in three searches since "tried it " x 4,000 took 32 s as one pattern
+        ("I use Ollama, how do I update it?", False),
+        ("Is K8s free and is it fast?", False),
+        ("Is Redis free, and is it fast?", False),
+        ("Is Redis free,\nand is it fast?", True),  # on another line: as the single pattern read it
+        ("and how do I update it?", True),
+    ],
+)
+def test_a_second_clause_pronoun_stands_for_a_name_of_the_same_question(question: str, follow_up: bool) -> None:
+    assert is_follow_up(question, "Which port does vLLM use?") is follow_up
