@@ -280,7 +280,8 @@ _FAILED_FIRST = regex.compile(
 # "孩子呢？6岁", "周末呢": a short topic of no question of its own, then 呢 ("and what about ...?"); not
 # "年假怎么申请呢？", where 呢 ends a question asked in full.
 # Words that make a Chinese question one of its own.
-_CJK_QUESTION_WORDS = r"怎么|怎样|什么|啥|多少|多久|多长|多大|几|哪|吗|谁|为什么|为何|是否|能不能|可不可以|是不是|有没有|可以|如何"
+_CJK_QUESTION_WORDS = (r"怎么|怎样|咋|什么|啥|多少|多久|多长|多大|多远|多高|多重|几|哪|吗|谁|为什么|为何|何时|是否|能否|可以|如何"
+                       r"|(\p{Han})[不没]\1")  # and the A-not-A questions: 要不要, 会不会, 能不能, 有没有…
 _TOPIC_NE = regex.compile(r"^\s*(?:那|那么)?(?:(?!" + _CJK_QUESTION_WORDS + r")[^?？。，,\s]){1,8}呢\s*(?:[?？]|$)")
 # A fragment that ends with a Hindi postposition: "और 2 साल से छोटे बच्चों के लिए?", "sunday ke liye?".
 _FRAGMENT_END = regex.compile(r"(?:के\s+लिए|\bke\s+liye)\s*[?？!.]*\s*$", regex.IGNORECASE)
@@ -387,7 +388,8 @@ _TOPIC = regex.compile(
     regex.IGNORECASE)
 # Chinese asks "and X?" with a final 呢 ("速度呢？", "LM Studio 呢？").
 # Not after a question word: "年假怎么算呢？", "试用期是多久呢" ask in full, 呢 only softening them.
-_FINAL_NE = regex.compile(r"^(?:(?!" + _CJK_QUESTION_WORDS + r").)*呢\s*[?？]?\s*$", regex.DOTALL)
+# (possessive: "呢" then 20,000 spaces and a letter backtracked through the spaces, quadratic)
+_FINAL_NE = regex.compile(r"^(?:(?!" + _CJK_QUESTION_WORDS + r").)*呢\s*+[?？]?\s*+$", regex.DOTALL)
 
 # Pronouns and demonstratives that stand for something said before. German "das", "dies", "die", "den",
 # "dem" only before a lowercase word or the end, in a question typed with capitals (before a capitalised
@@ -655,7 +657,7 @@ def is_follow_up(question: str, previous: str) -> bool:
     pronoun = _pronoun_at(cleaned)
     if _asks_again(text, own, pronoun is not None):
         return True
-    if ((failed := _FAILED_FIRST.search(text)) and len(subject_words(text[failed.end():])) < LONG) or _TOPIC_NE.search(text):
+    if (failed := _FAILED_FIRST.search(text)) and _reports_failure(text[failed.end():]) or _TOPIC_NE.search(text):
         return True  # "didnt work, screen still shows E4"; "孩子呢？6岁"
     if (opening := _NEW_TOPIC.search(text)) and opening.start() <= 12 and own:
         return False  # "one more thing: are the EU and UK chargers the same?", "by the way, ..."
@@ -698,6 +700,13 @@ def is_follow_up(question: str, previous: str) -> bool:
     if len(own) >= 3 or (len(own) == 2 and not (shared and not _new_name(question, earlier))):
         return False
     return True
+
+
+def _reports_failure(rest: str) -> bool:
+    """After "didn't work" said first: what was seen ("screen still shows E4"), or "what now?"; not a question
+    of its own ("…, do I need to tell HR?", "no funciona mi tarjeta, ¿a quién llamo?", "不行，打印机卡纸了怎么办？")."""
+    own = len(subject_words(rest))
+    return own <= 1 or (own < LONG and not regex.search(r"[?？]", rest))
 
 
 def _carries_on(text: str, cleaned: str, previous: str) -> bool:

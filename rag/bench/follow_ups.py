@@ -163,14 +163,16 @@ def standalone(questions: Sequence[str]) -> tuple[Share, list[str]]:
 # event loop ("tried it " x 4,000: 32 s; "ok " x 20,000: 1.4 s). Reading should grow with the length.
 HOSTILE_UNITS = ("ok ", "tried it ", "and ", "A, ", "it, ", "¿ ", "Xy and it ", "呢", "then ", "what about ",
                  "did that and ", "didnt work ", "no funciona ", "那", "a1 ", "Foo, bar and it ", "that ", "e ",
-                 "... ", "x\n", "Ollama, it ", " " * 8 + "and")
+                 "... ", "x\n", "Ollama, it ", " " * 8 + "and",
+                 # one long run between two words: "呢" + 20,000 spaces + "x" took 1.7 s, quadratic
+                 ("呢", " ", "x"), ("¿", " ", "y"), ("and", " ", "it"), ("didn't work", " ", "?"))
 
 
 @dataclass(frozen=True)
 class HostileTiming:
     """Reading one unit repeated `small` and `large` times: seconds, and large / small."""
 
-    unit: str
+    unit: str  # the repeated unit, or "<before><unit>…<after>"
     small_s: float
     large_s: float
 
@@ -179,19 +181,25 @@ class HostileTiming:
         return self.large_s / self.small_s if self.small_s > 0 else 0.0
 
 
-def hostile(small: int = 5_000, large: int = 20_000, units: Sequence[str] = HOSTILE_UNITS) -> list[HostileTiming]:
-    """Time reading each hostile message (as the question, then as the previous one) at two lengths: a
+def hostile(small: int = 5_000, large: int = 20_000,
+            units: Sequence[str | tuple[str, str, str]] = HOSTILE_UNITS) -> list[HostileTiming]:
+    """Time reading each hostile message (as the question, then as the previous one of two questions that
+    read it) at two lengths: a
     linear reader grows by large / small (x4 by default), a quadratic one by its square."""
     timings = []
     for unit in units:
+        before, repeated, after = unit if isinstance(unit, tuple) else ("", unit, "")
         seconds = []
         for repeats in (small, large):
-            message = unit * repeats
+            message = before + repeated * repeats + after
             started = time.perf_counter()
             is_follow_up(message, "How do I reset it, and what is BM25?")
-            is_follow_up("and it?", message)
+            # questions that read the previous one: whether it names options, and its subject words
+            is_follow_up("which is cheaper?", message)
+            is_follow_up("year 11", message)
             seconds.append(time.perf_counter() - started)
-        timings.append(HostileTiming(unit, round(seconds[0], 4), round(seconds[1], 4)))
+        timings.append(HostileTiming(f"{before}{repeated}…{after}" if before or after else repeated,
+                                     round(seconds[0], 4), round(seconds[1], 4)))
     return timings
 
 

@@ -178,13 +178,15 @@ def run_history_bench(questions: int = 25, resumes: int = 5, history: bool = Tru
                 if reference is not None:
                     wait_http(f"http://127.0.0.1:{bare_port}")
                     bare_page, bare_answers = _fill(browser, f"http://127.0.0.1:{bare_port}", questions, _BARE_ANSWERS)
-                # Each reopening of the app's is followed by one of bare Chainlit's: a machine busy for a
-                # while slows both, so their ratio holds (one after the other, it swung x0.9 to x1.5).
+                # The app's and bare Chainlit's reopenings in turn, which goes first alternating: a machine
+                # busy for a while slows both, so their ratio holds (one after the other, it swung x0.9 to x1.5).
                 resumes_ms: list[float] = []
                 bare_ms: list[float] = []
-                for _ in range(resumes if history else 0):
+                for turn in range(resumes if history else 0):
+                    if bare_page is not None and turn % 2:
+                        bare_ms.append(_reopen(bare_page, f"http://127.0.0.1:{bare_port}", questions, _BARE_ANSWERS))
                     resumes_ms.append(_reopen(page, f"http://127.0.0.1:{port}", questions, _FOOTERS))
-                    if bare_page is not None:
+                    if bare_page is not None and not turn % 2:
                         bare_ms.append(_reopen(bare_page, f"http://127.0.0.1:{bare_port}", questions, _BARE_ANSWERS))
                 browser.close()
         finally:

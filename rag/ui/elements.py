@@ -1,5 +1,6 @@
 """The app's own Chainlit elements, by name: each is public/elements/<name>.jsx. Named once here for the
-views that build them, the greeting that preloads them and the resumed chat that reads them back."""
+views that build them, the greeting that preloads them and the resumed chat that takes its chart back.
+(`rag.ui.state.LATENCY_CHART` is another thing: the session key the chart is kept under.)"""
 
 from __future__ import annotations
 

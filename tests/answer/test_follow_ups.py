@@ -133,6 +133,7 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         ("Wie setze ich den Drucker zurück?", "klappt nicht", True),
         ("布洛芬成人一次吃多少", "孩子呢？6岁", True),
         ("年假有几天", "周末呢", True),
+        ("How do I reset the router?", "didn't work, what now?", True),
     ],
 )
 def test_follow_up_reading_in_context(previous: str, question: str, follow_up: bool) -> None:
@@ -299,6 +300,14 @@ def test_unrelated_questions_one_after_another_read_as_new() -> None:
         "发票丢了怎么办呢",
         "出差住宿的报销标准是多少呢？",
         "离职的时候要办理哪些手续呢？",
+        # (a code review's: a failure said first, then a question of its own; more Chinese question words)
+        "Not working on Fridays, do I need to tell HR?",
+        "No funciona mi tarjeta de acceso, ¿a quién llamo?",
+        "Klappt nicht mit der Anmeldung im Portal, was tun?",
+        "不行，打印机卡纸了怎么办？",
+        "公司离地铁站多远呢？我想坐地铁上班",
+        "要不要带护照呢？我下周出差",
+        "能否退款呢？",
     ],
 )
 def test_ordinary_questions_with_the_words_of_a_follow_up_are_new(question: str) -> None:
