@@ -277,11 +277,11 @@ _FAILED_FIRST = regex.compile(
     r"|kaam\s+nahi|काम\s+नहीं|不行|没用|没反应)\b",
     regex.IGNORECASE,
 )
-# "孩子呢？6岁", "周末呢": a short topic of no question of its own, then 呢 ("and what about ...?"); not
-# "年假怎么申请呢？", where 呢 ends a question asked in full.
 # Words that make a Chinese question one of its own.
 _CJK_QUESTION_WORDS = (r"怎么|怎样|咋|什么|啥|多少|多久|多长|多大|多远|多高|多重|几|哪|吗|谁|为什么|为何|何时|是否|能否|可以|如何"
                        r"|(\p{Han})[不没]\1")  # and the A-not-A questions: 要不要, 会不会, 能不能, 有没有…
+# "孩子呢？6岁", "周末呢": a short topic of no question of its own, then 呢 ("and what about ...?"); not
+# "年假怎么申请呢？", where 呢 ends a question asked in full.
 _TOPIC_NE = regex.compile(r"^\s*(?:那|那么)?(?:(?!" + _CJK_QUESTION_WORDS + r")[^?？。，,\s]){1,8}呢\s*(?:[?？]|$)")
 # A fragment that ends with a Hindi postposition: "और 2 साल से छोटे बच्चों के लिए?", "sunday ke liye?".
 _FRAGMENT_END = regex.compile(r"(?:के\s+लिए|\bke\s+liye)\s*[?？!.]*\s*$", regex.IGNORECASE)
