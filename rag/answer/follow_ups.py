@@ -706,7 +706,7 @@ def _reports_failure(rest: str) -> bool:
     """After "didn't work" said first: what was seen ("screen still shows E4"), or "what now?"; not a question
     of its own ("…, do I need to tell HR?", "no funciona mi tarjeta, ¿a quién llamo?", "不行，打印机卡纸了怎么办？")."""
     own = len(subject_words(rest))
-    return own <= 1 or (own < LONG and not regex.search(r"[?？]", rest))
+    return own <= 1 or (own < LONG and "?" not in rest and "？" not in rest)
 
 
 def _carries_on(text: str, cleaned: str, previous: str) -> bool:

@@ -184,8 +184,8 @@ class HostileTiming:
 def hostile(small: int = 5_000, large: int = 20_000,
             units: Sequence[str | tuple[str, str, str]] = HOSTILE_UNITS) -> list[HostileTiming]:
     """Time reading each hostile message (as the question, then as the previous one of two questions that
-    read it) at two lengths: a
-    linear reader grows by large / small (x4 by default), a quadratic one by its square."""
+    read it) at two lengths: a linear reader grows by large / small (x4 by default), a quadratic one by its
+    square."""
     timings = []
     for unit in units:
         before, repeated, after = unit if isinstance(unit, tuple) else ("", unit, "")
@@ -201,6 +201,14 @@ def hostile(small: int = 5_000, large: int = 20_000,
         timings.append(HostileTiming(f"{before}{repeated}…{after}" if before or after else repeated,
                                      round(seconds[0], 4), round(seconds[1], 4)))
     return timings
+
+
+def render_hostile(timings: Sequence[HostileTiming]) -> str:
+    lines = ["reading a message of one unit repeated 5,000 / 20,000 times (as the question, then as the previous one):"]
+    for t in timings:
+        flag = "  <- grows faster than the text" if t.growth > 6 and t.large_s > 0.05 else ""
+        lines.append(f"  {t.unit!r:24} {t.small_s:7.3f} s {t.large_s:7.3f} s  x{t.growth:.1f}{flag}")
+    return "\n".join(lines)
 
 
 def render(report: FollowUpReport) -> str:

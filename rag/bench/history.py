@@ -182,12 +182,12 @@ def run_history_bench(questions: int = 25, resumes: int = 5, history: bool = Tru
                 # busy for a while slows both, so their ratio holds (one after the other, it swung x0.9 to x1.5).
                 resumes_ms: list[float] = []
                 bare_ms: list[float] = []
+                sides = [(resumes_ms, page, port, _FOOTERS)]
+                if bare_page is not None:
+                    sides.append((bare_ms, bare_page, bare_port, _BARE_ANSWERS))
                 for turn in range(resumes if history else 0):
-                    if bare_page is not None and turn % 2:
-                        bare_ms.append(_reopen(bare_page, f"http://127.0.0.1:{bare_port}", questions, _BARE_ANSWERS))
-                    resumes_ms.append(_reopen(page, f"http://127.0.0.1:{port}", questions, _FOOTERS))
-                    if bare_page is not None and not turn % 2:
-                        bare_ms.append(_reopen(bare_page, f"http://127.0.0.1:{bare_port}", questions, _BARE_ANSWERS))
+                    for times, reopened, at, shown in sides if turn % 2 == 0 else sides[::-1]:
+                        times.append(_reopen(reopened, f"http://127.0.0.1:{at}", questions, shown))
                 browser.close()
         finally:
             stop(app)

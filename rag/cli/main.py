@@ -614,10 +614,7 @@ def bench_follow_ups(pairs: Path | None, corpus_dir: Path | None, standalone: Pa
         if as_json:
             click.echo(json.dumps([{**asdict(t), "growth": round(t.growth, 2)} for t in timings], indent=2, ensure_ascii=False))
             return
-        click.echo("reading a message of one unit repeated 5,000 / 20,000 times (as the question, then as the previous one):")
-        for t in timings:
-            flag = "  <- grows faster than the text" if t.growth > 6 and t.large_s > 0.05 else ""
-            click.echo(f"  {t.unit!r:24} {t.small_s:7.3f} s {t.large_s:7.3f} s  x{t.growth:.1f}{flag}")
+        click.echo(follow_ups.render_hostile(timings))
         return
     try:
         report = follow_ups.run_follow_up_bench(follow_ups.read_pairs(pairs), corpus_dir)
@@ -753,7 +750,7 @@ def bench_corpus(dataset: Path | None, chunks: str | None, engine: str | None, a
 
 @bench.command("history")
 @click.option("--questions", default=25, show_default=True, type=click.IntRange(1, 500), help="Questions in the conversation.")
-@click.option("--resumes", default=5, show_default=True, type=click.IntRange(1, 20), help="Times to reopen it (with --beside-bare: each followed by bare Chainlit's).")
+@click.option("--resumes", default=5, show_default=True, type=click.IntRange(1, 20), help="Times to reopen it (with --beside-bare: as many of bare Chainlit's, in turn).")
 @click.option("--history/--no-history", default=True, show_default=True, help="Off: time the answers only, for comparison.")
 @click.option("--beside-bare", is_flag=True, help="Bare Chainlit with its own data layer does the same, in the same run.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
