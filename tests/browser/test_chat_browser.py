@@ -94,7 +94,9 @@ def test_follow_up_question_retrieves_with_the_previous_one(page, stack: Stack) 
     ask(page, "What is BM25?")
     page.get_by_text(re.compile(r"retrieve · support \d+% · \d+ ms")).last.click()
     page.wait_for_function("() => document.body.innerText.includes(\"query: 'What is BM25?'\")", timeout=10_000)
-    assert "a follow-up: searched with" not in page.inner_text("body")  # (the earlier answer's steps are closed)
+    # Only this question's own step: the earlier answer's retrieve step, opened above, may still be open.
+    own_step = page.locator(".step[data-step-type=retrieval]").filter(has_text="query: 'What is BM25?'").last
+    assert "a follow-up: searched with" not in own_step.inner_text(timeout=10_000)
     sources = answer_sources(page).inner_text()
     assert "retrieval-bm25.md" in sources and "servers/ollama.md" not in sources and "lm-studio" not in sources
 
