@@ -165,7 +165,10 @@ HOSTILE_UNITS = ("ok ", "tried it ", "and ", "A, ", "it, ", "¿ ", "Xy and it ",
                  "did that and ", "didnt work ", "no funciona ", "那", "a1 ", "Foo, bar and it ", "that ", "e ",
                  "... ", "x\n", "Ollama, it ", " " * 8 + "and",
                  # one long run between two words: "呢" + 20,000 spaces + "x" took 1.7 s, quadratic
-                 ("呢", " ", "x"), ("¿", " ", "y"), ("and", " ", "it"), ("didn't work", " ", "?"))
+                 ("呢", " ", "x"), ("¿", " ", "y"), ("and", " ", "it"), ("didn't work", " ", "?"),
+                 # a comparative, then "than" only at the end; runs after the words that end a message
+                 ("", "anything cheaper ", "than x"), ("ändert", " ", "x"), ("chalega", " ", "x"), ("ho to", "?", "x"),
+                 ("也要办吗", " ", "x"), "也", "zahlen wir dann ")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def test_the_shipped_pair_set_is_read_right() -> None:
     assert unseen.by_split["blind-12"].rate >= 0.78, unseen.wrong
     pairs = [p for p in every if p.split not in never]
     report = decisions(pairs)
-    assert report.right.total >= 1040 and report.right.rate >= 0.93, report.wrong
+    assert report.right.total >= 1140 and report.right.rate >= 0.93, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
     assert report.by_split["held-out"].rate >= 0.95, report.wrong  # the rules were written on "dev" only
     # Written blind to the rules by other authors, each read once before the rules were fixed on it (first
@@ -37,6 +37,10 @@ def test_the_shipped_pair_set_is_read_right() -> None:
     # blind-13, written for the sixth session: 88% on first read (follow-ups 78%, new 98%), 90% after two
     # categories were fixed on it
     assert report.by_split["blind-13"].rate >= 0.9, report.wrong
+    # blind-14, written for the seventh session: 84% on first read (follow-ups 70%, new 98%), 96% after
+    # seven categories were fixed on it (German pronouns typed lowercase, "aussi" named nothing, "anything
+    # cheaper", "muda alguma coisa?", Hindi "… to?" and "chalega?", a measure with nothing else, 也…吗)
+    assert report.by_split["blind-14"].rate >= 0.95, report.wrong
 
 
 @pytest.mark.parametrize(
@@ -134,6 +138,35 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         ("布洛芬成人一次吃多少", "孩子呢？6岁", True),
         ("年假有几天", "周末呢", True),
         ("How do I reset the router?", "didn't work, what now?", True),
+        # blind-14's categories (seventh session), each in other words: German "es" and a lowercase "das"
+        # beside a word only German has, not an "es" that announces a clause or the time
+        ("Wie installiere ich den Treiber?", "geht das auch unter linux", True),
+        ("gibt es eine sauna im hotel", "wann ist es geöffnet", True),
+        ("Muss ich Überstunden melden?", "ist es erlaubt, am Wochenende von zu Hause zu arbeiten", False),
+        ("Muss ich Überstunden melden?", "kann es sein, dass das WLAN im Keller nicht geht?", False),
+        ("How do I reset my password?", "wie spät ist es in Tokio?", False),
+        ("How do I reset my password?", "es gratis el parking?", False),
+        # "too" names nothing; a comparative with nothing to compare with; whether one's case changes it
+        ("quels déchets vont dans le bac jaune ?", "les cartons aussi ?", True),
+        ("how much is the premium plan", "hmm, anything more affordable?", True),
+        ("quanto costa la camera doppia", "c'è qualcosa di meno caro?", True),
+        ("how much is the gold plan", "is there anything cheaper than the gold plan for families", False),
+        ("How do I reset my password?", "the old version was better, can I downgrade?", False),
+        ("¿cuántos días de vacaciones tengo?", "trabajo a media jornada, ¿cambia algo?", True),
+        ("Welche Unterlagen brauche ich?", "ich bin Student, ändert sich was?", True),
+        # Hindi's "then" and "will it do" at the end; German "then" after its verb, unless a condition of its own
+        ("data pack kitne din chalta hai", "beech me recharge kar diya to?", True),
+        ("naya sim kaise milega", "mera aadhaar purana hai, chalega?", True),
+        ("Wie hoch ist die Kursgebühr?", "ich bin Rentner, bekomme ich dann Rabatt?", True),
+        ("Wie kündige ich?", "wenn ich umziehe, was passiert dann mit dem Vertrag?", False),
+        # a measure and nothing else: of what was asked
+        ("does the hotel have an airport shuttle", "how much per person", True),
+        ("posso estender a reserva da sala", "por quantas horas no máximo?", True),
+        ("¿el museo tiene visitas guiadas?", "¿cuánto dura?", True),
+        ("How do I reset my password?", "How many days of annual leave do I get?", False),
+        # Chinese "also" before a bare verb at the end, unless after a question of its own
+        ("怎么申请退税", "我是外国人，也能办吗", True),
+        ("健身房几点开门", "游泳池可以带孩子吗？周末也可以吗", False),
     ],
 )
 def test_follow_up_reading_in_context(previous: str, question: str, follow_up: bool) -> None:
