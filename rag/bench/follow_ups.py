@@ -168,7 +168,7 @@ HOSTILE_UNITS = ("ok ", "tried it ", "and ", "A, ", "it, ", "¿ ", "Xy and it ",
                  ("呢", " ", "x"), ("¿", " ", "y"), ("and", " ", "it"), ("didn't work", " ", "?"),
                  # a comparative, then "than" only at the end; runs after the words that end a message
                  ("", "anything cheaper ", "than x"), ("ändert", " ", "x"), ("chalega", " ", "x"), ("ho to", "?", "x"),
-                 ("也要办吗", " ", "x"), "也", "zahlen wir dann ")
+                 ("也要办吗", " ", "x"), "也", "zahlen wir dann ", ("does that work", " ", "x"), "按了", "hä, ")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def test_the_shipped_pair_set_is_read_right() -> None:
     assert unseen.by_split["blind-12"].rate >= 0.78, unseen.wrong
     pairs = [p for p in every if p.split not in never]
     report = decisions(pairs)
-    assert report.right.total >= 1140 and report.right.rate >= 0.93, report.wrong
+    assert report.right.total >= 1240 and report.right.rate >= 0.93, report.wrong
     assert all(share.rate >= 0.9 for share in report.by_label.values()), report.by_label
     assert report.by_split["held-out"].rate >= 0.95, report.wrong  # the rules were written on "dev" only
     # Written blind to the rules by other authors, each read once before the rules were fixed on it (first
@@ -41,6 +41,9 @@ def test_the_shipped_pair_set_is_read_right() -> None:
     # seven categories were fixed on it (German pronouns typed lowercase, "aussi" named nothing, "anything
     # cheaper", "muda alguma coisa?", Hindi "… to?" and "chalega?", a measure with nothing else, 也…吗)
     assert report.by_split["blind-14"].rate >= 0.95, report.wrong
+    # blind-15, the same session's second: 76% on first read (follow-ups 62%, new 90%), 91% after its
+    # categories were fixed (function words without accents or apostrophes, "got it", Italian "il", ...)
+    assert report.by_split["blind-15"].rate >= 0.9, report.wrong
 
 
 @pytest.mark.parametrize(
@@ -167,6 +170,30 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         # Chinese "also" before a bare verb at the end, unless after a question of its own
         ("怎么申请退税", "我是外国人，也能办吗", True),
         ("健身房几点开门", "游泳池可以带孩子吗？周末也可以吗", False),
+        # blind-15's categories (seventh session), in other words: function words typed without accents or
+        # apostrophes; "got it" opens, it does not point back; a connective before a question word and two
+        # subject words is a question of its own
+        ("¿cuánto cuesta el forfait de temporada?", "y cuanto cuesta por semana", True),
+        ("how do i sync my photos", "funciona tambem no android?", True),
+        ("do you sell gift cards", "whats the maximum amount for those", True),
+        ("how do i cancel my order", "ugh thats way too many steps, isnt there a quicker way", True),
+        ("Are guests allowed to use the sauna?", "and whats the checkout time", False),
+        ("do you have evening classes", "got it. can I pay the course fee in instalments", False),
+        ("Wie hoch ist die Kaution?", "und wann bekomme ich die zurück", True),
+        # Italian "il" is an article beside Italian words; a pronoun after four subject words of its own
+        ("quanti posti ha la sala", "quindi, si può usare il giardino per il buffet?", False),
+        ("comment bloquer ma carte", "et le délai de livraison de la nouvelle carte c'est combien ?", False),
+        # tried and failed, in Chinese; "and if", "even when"; corrections; doubts; "would that be enough"
+        ("怎么重置路由器", "试了还是不行", True),
+        ("打印机怎么加墨", "那我要是用别的牌子的墨水呢", True),
+        ("what tyre pressure should i use", "even when towing a trailer?", True),
+        ("पानी का बिल कैसे भरें", "थोड़ा छोटा करके बताओ", True),
+        ("wie oft muss der Filter gewechselt werden", "hä, ich dachte es reicht einmal im Jahr?", True),
+        ("How do I reset my password?", "I thought it would be easy to set up the VPN on Linux, how do I do it?", False),
+        ("¿pueden venir perros al hotel?", "perdón, quería decir gatos", True),
+        ("how many people fit in the small room",
+         "we are 12 plus a projector and a coffee table, would that be enough?", True),
+        ("How do I reset my password?", "I have a 2019 MacBook, does this work with the new dock?", False),
     ],
 )
 def test_follow_up_reading_in_context(previous: str, question: str, follow_up: bool) -> None:
