@@ -54,12 +54,13 @@ from rag.index.languages import STEMMERS, detect_surely, profile
 _IMPERSONAL = regex.compile(
     r"\b(?:is|are|was|were|will|isnt|isn['’]t|arent|aren['’]t)\s+there\b|\bthere\s+(?:is|are|was|were)\b|\btheres\b"
     # an acknowledgement that opens the message: "got it. is there a placement test..."
-    r"|^\W*(?:ok(?:ay)?\W+)?(?:got\s+it|gotcha)\b"
+    r"|^\W*(?:ok(?:ay)?\W+)?(?:got\s+it|gotcha)(?=\s*(?:[.,!;:]|$))[\s.,!;:]*"
     r"|\b(?:is|was|would)\s+it\s+(?:possible|ok|okay|safe|better|worth|true|normal|necessary|hard|easy|a good idea)\b"
     r"|\bit\s+(?:is|'s)\s+(?:possible|necessary)\b|\bdoes\s+it\s+take\b|\bit\s+takes\b"
     r"|\bc['’]est\s+quoi\b(?=\s+\S)|\by\s*a[\s-]+t[\s-]+il\b|\bil\s+y\s+a\b|\bil\s+faut\b|\best[\s-]+il\s+possible\b|\bfaut[\s-]+il\b"
     r"|\bgibt\s+es\b|\bes\s+gibt\b"
     r"|\b(?:ist|wäre|es)\s+(?:es\s+|ist\s+)?(?:möglich|erlaubt|ok|okay|sinnvoll|nötig|notwendig|normal|üblich|besser|sicher|gefährlich)\b"
+    r"|\bwie\s+geht\s+es\b|\b(?:wird|ist)\s+es\s+(?:\p{L}+\s+){0,4}?(?:kalt|kälter|warm|wärmer|heiß|heißer|dunkel|hell)\b"
     r"|\bwie\s+spät\s+ist\s+es\b|\bkann\s+es\s+sein\b|\b(?:regnet|schneit)\s+es\b|\bes\s+(?:regnet|schneit)\b|\bgeht\s+es\s+um\b"
     r"|\bes\s+posible\b|\bè\s+possibile\b|\bé\s+possível\b"
     # "it" announcing a clause that follows: "what does it mean when the light is on?"
@@ -286,7 +287,7 @@ _FAILED_FIRST = regex.compile(
     r"|(?:ça\s+)?ne\s+(?:marche|fonctionne)\s+pas|(?:ça\s+)?marche\s+pas|(?:funktioniert|klappt|geht)\s+nicht"
     r"|kaam\s+nahi|काम\s+नहीं|不行|没用|没反应)\b"
     # Chinese, with what was done before it and no word boundary after: "按了没反应啊", "重启了还是不行"
-    r"|^\W*+(?:\p{Han}{1,4}了\W*+)?(?:还是|也)?(?:不行|没用|没反应)",
+    r"|^\W*+(?:\p{Han}{1,4}了\W*+)?(?:还是|也)?(?:不行|没用(?![过完的])|没反应)(?![过完动])",
     regex.IGNORECASE,
 )
 # Words that make a Chinese question one of its own.
@@ -307,31 +308,42 @@ _SAME_QUESTION = regex.compile(
 )
 # Something measured against what was said, with nothing to measure it against in the message: "thats
 # pricey, anything cheaper", "uf muy caro, hay algo más básico", "qualcosa di meno caro?". With "than" it
-# names its own ("anything cheaper than the gold plan?").
+# names its own ("anything cheaper than the gold plan?"), and with two subject words after it ("is there
+# anything better for back pain?", "quelque chose de plus simple pour débuter en photo ?"). "Isn't there a
+# quicker way" too.
 _COMPARED = regex.compile(
-    r"\b(?:anything|something|any\s+(?:option|options|plan|plans|one)|algo|alguna\s+opción|qualcosa(?:\s+di)?|quelque\s+chose(?:\s+de)?"
-    r"|etwas|alguma\s+coisa|kuch|koi)\s+"
-    r"(?:(?:more|less|más|menos|più|meno|plus|moins|mais|aur)\s+\p{L}+|cheaper|bigger|smaller|faster|shorter|longer|closer|nearer"
+    r"\b(?:an?|any)\s+(?:quicker|faster|easier|simpler|cheaper|better|shorter)\s+(?:way|option|method|route|alternative)\b"
+    r"|\b(?:anything|something|any\s+(?:option|options|plan|plans|one)|algo|alguna\s+opción|qualcosa(?:\s+di)?|quelque\s+chose(?:\s+de)?"
+    r"|etwas|was(?=\s+(?:günstiger|billiger|kleiner|größer|einfacher|besser))|alguma\s+coisa|kuch|koi)\s+"
+    r"(?:(?:more|less|más|menos|più|meno|plus|moins|mais|aur)\s+(?!(?:than|que|als|di)\b)\p{L}+|cheaper|bigger|smaller|faster|shorter|longer|closer|nearer"
     r"|better|simpler|easier|lighter|earlier|later|günstiger\w*|billiger\w*|kleiner\w*|größer\w*|einfacher\w*|besser\w*|sasta|saste)\b",
     regex.IGNORECASE,
 )
-# Looked for after the comparative, on its own: as a lookahead (".*than") each "anything cheaper" of a long
-# message would have read to its end.
-_THAN = regex.compile(r"\b(?:than|que|als|di|do\s+que)\b|से", regex.IGNORECASE)
+# "Than" right after the comparative (a word between at most: "anything cheaper for kids than..."), not a
+# relative pronoun or preposition further on ("algo más barato para el finde", "etwas Günstigeres, das ich
+# als Student buchen kann"). Matched where the comparative ends: a lookahead there scanning to the end of
+# the message would have been quadratic on "anything cheaper " x 20,000.
+_THAN = regex.compile(r"\W*+(?:\p{L}+\s+)?(?:than|que|als|di|do\s+que)\b", regex.IGNORECASE)
 # Whether the asker's own case changes the answer: "sou estrangeiro, muda alguma coisa?", "does that change
 # anything if I work part time", "ça change quelque chose ?", "ändert das was?".
 _CHANGES_ANYTHING = regex.compile(
-    r"\b(?:change|changes)\s+anything\b|\banything\s+change\b|\bmake\s+a\s+difference\b|\bcambia\s+(?:en\s+)?algo\b"
-    r"|\bmuda\s+(?:alguma\s+coisa|algo|nada)\b|\bchange\s+(?:quelque\s+chose|qqch|rien)\b|\bändert\s+(?:(?:das|sich)\s+)?(?:was|etwas)\b"
-    r"|\bcambia\s+qualcosa\b|\bkuch\s+(?:farak|fark|farq)\b|有(?:什么|啥)(?:不同|区别|影响)吗",
+    # English: after "that"/"this"/"it" or after the case set off by a comma, or nearly the whole message
+    r"(?:\b(?:that|this|it)|,)\s*(?:\w+\s+){0,2}(?:(?:change|changes)\s+anything\b|makes?\s+a\s+difference\b)"
+    r"|^\W*(?:\w+\W+){0,2}(?:anything\s+change|(?:change|changes)\s+anything|makes?\s+a\s+difference)\W*$"
+    # the other languages: at the end, where nothing of its own follows ("¿cambia algo en la renta este año?" asks
+    # about the tax return)
+    r"|(?:\bcambia\s+(?:en\s+)?algo|\bmuda\s+(?:alguma\s+coisa|algo|nada)|\bchange\s+(?:quelque\s+chose|qqch|rien)"
+    r"|\bändert\s+(?:(?:das|sich)\s+)?(?:da\s+)?(?:was|etwas)|\bcambia\s+qualcosa)[\s?!.]*+$"
+    r"|(?<!\baur\b.{0,40})\bkuch\s+(?:farak|fark|farq)\b|(?<!(?:和|与|跟|对).{0,20})有(?:什么|啥)(?:不同|区别|影响)吗",
     regex.IGNORECASE,
 )
 # Hindi's "then" and "will it do" at the end, after a verb: "khatam ho jaye to?" (and if it runs out?),
-# "mera license 6 mahine purana hai, chalega?" (is mine fine?). Not English "who do I talk to?".
+# "mera license 6 mahine purana hai, chalega?" (is mine fine?). Not English "who do I talk to?", nor a
+# question of its own ("kya mera purana charger naye laptop pe chalega?").
 _HINDI_THEN = regex.compile(
     r"\b(?:ho|hai|jaye|jaaye|jae|gaya|gayi|gaye|kare|karein|karu|karun|hua|hui|rahe|raha|rahi|diya|liya)\s+to\s*+[?？]++\s*+$"
     r"|(?:हो|है|जाए|जाये|गया|गई|करें|हुआ|हुई|रहे|दिया|लिया)\s+तो\s*+[?？]++\s*+$"
-    r"|\b(?:chalega|chalegi|chalenge)[\s?？]*+$|(?:चलेगा|चलेगी)[\s?？]*+$",
+    r"|(?:^|[,，]\s*+)(?:chalega|chalegi|chalenge|चलेगा|चलेगी)[\s?？]*+$",
     regex.IGNORECASE,
 )
 # Doubting the answer with what one thought, said first: "i thought it was free", "hä, ich dachte alle
@@ -339,14 +351,15 @@ _HINDI_THEN = regex.compile(
 # not "I thought it would be easy to set up the VPN on Linux, how do I do it?".
 _THOUGHT = regex.compile(
     r"^\W*+(?:\p{L}+\W+)?(?:i\s+thought|ich\s+dachte|je\s+(?:pensais|croyais)|pensaba|cre[ií]a|pensavo|credevo|eu\s+achava|pensei"
-    r"|maine\s+socha)\s+(?:(?:that|dass|que|che)\s+)?(?:it|that|you|they|there|this|es|das|du|sie|ils|c['’]|era|fosse|était|was|\p{L}*\s*\d)",
+    r"|maine\s+socha)\s++(?:(?:that|dass|que|che)\s++)?(?:it|that|you|they|there|this|es|das|du|sie|ils|c['’]|era|fosse|était|was|\p{L}*\s*\d)",
     regex.IGNORECASE,
 )
 # Whether what was said fits the asker's case, however long the case: "we're about 140 adults plus maybe 20
-# kids, does that work or would we have to split...", "..., would that be enough?".
+# kids, does that work or would we have to split...", "..., would that be enough?". "Is that ok / fine / a
+# problem" only after a short case: "my baby sleeps 16 hours a day, is this ok?" asks about the baby.
 _DOES_THAT_WORK = regex.compile(
-    r"\b(?:does|do|would|will|is|could)\s+(?:that|this)\s+(?:still\s+)?(?:work|do|suffice|be\s+(?:ok|okay|enough|fine|a\s+problem)"
-    r"|enough|ok|okay|fine|a\s+problem)(?=\s*+(?:$|[?!.,;]|or\b))",
+    r"\b(?:does|do|would|will|is|could)\s+(?:that|this)\s+(?:still\s+)?(?:(?P<fits>work|do|suffice|be\s+enough|enough)"
+    r"|be\s+(?:ok|okay|fine|a\s+problem)|ok|okay|fine|a\s+problem)(?=\s*+(?:$|[?!.,;]|or\b))",
     regex.IGNORECASE,
 )
 # Chinese "also" before a bare verb at the end: the asker's own case, put to what was asked ("我去年只工作了
@@ -370,8 +383,9 @@ _DRAWS_ON = regex.compile(
     r"[\s?？!.]*$",
     regex.IGNORECASE,
 )
-# German puts that "then" after the verb and its subject: "wir haben zwei kinder, zahlen wir dann doppelt?",
-# "was mache ich dann?".
+# German puts that "then" after the verb and its subject: "wir haben zwei kinder, zahlen wir dann doppelt?";
+# not with a subject of its own after it ("ich ziehe nach München, muss ich dann mein Auto ummelden?") or a
+# question of its own before ("Wann kommt die Post und muss man dann unterschreiben?").
 _GERMAN_THEN = regex.compile(r"\b\p{L}+\s+(?:ich|wir|man|sie|er|es|du|ihr)\s+dann\b", regex.IGNORECASE)
 _OWN_CONDITION = regex.compile(
     r"\b(?:if|when|once|unless|suppose|supposing|assuming|say|in\s+case|before|during|back\s+in|si|cuando|quand|lorsque"
@@ -393,23 +407,33 @@ _FRAGMENT = regex.compile(
     r"|wann|wem|wen|was|welch\w*|wie|quanto|quale|chi|cosa|quem|quando|que|qual\w*))",
     regex.IGNORECASE,
 )
-# "Too" at the end of a short question: "weekend too?", "geht das auch online", "gilt die auch für...".
 # What a question measures, when it names nothing else, is the measure of what was asked before: its price
-# ("cuesta", "kostet", "teuer", "Eintritt"), its length ("dura", "dauert"), per what ("por persona", "pro Nacht"), its limit
-# ("no máximo").
+# ("cuesta", "kostet", "teuer", "Eintritt"), its length ("dura", "dauert"), per what ("por persona", "pro
+# Nacht"), its limit ("no máximo"). Not words that are something else in another language ("mal", "ore",
+# "tag", "cara").
 _MEASURES = frozenset(
     "cost costs cuesta cuestan custa custam costa costano coûte coûtent kostet kosten "
-    "take takes last lasts dura duran dure durent dauert dauern demora demoram tarda tardan "
+    "take takes lagta lagti lagte lagega lagegi last lasts dura duran dure durent dauert dauern demora demoram tarda tardan "
     "person persons people persona personas personne personnes pessoa pessoas personen night nights noche noches "
-    "nuit nuits nacht nächte noite noites notte notti day days día días jour jours tag tage dia dias giorno giorni "
-    "week weeks semana semanas semaine semaines woche wochen settimana settimane month months mes meses mois monat "
+    "nuit nuits nacht nächte noite noites notte notti day days día días jour jours tage dia dias giorno giorni "
+    "week weeks semana semanas semaine semaines woche wochen settimana settimane month months meses mois monat "
     "monate mês mese mesi year years año años ans jahr jahre ano anos anno anni hour hours hora horas heure heures "
-    "stunde stunden ora ore minute minutes minuto minutos minuten minuti time times vez veces fois mal volta volte "
+    "stunde stunden minute minutes minuto minutos minuten minuti time times vez veces fois volta volte "
     "vezes maximum máximo maximo massimo max minimum mínimo minimo "
     "price prices precio precios prix preis preise prezzo prezzi preço preços fee fees tarifa tarifas tarif "
-    "gebühr gebühren eintritt admission entrada entrée ingresso expensive cher chère teuer caro cara costoso".split())
+    "gebühr gebühren eintritt admission entrada entrée ingresso expensive cher chère teuer caro costoso".split())
+# Two of these make a question of its own ("how many days in a year", "wie viele Stunden hat eine Woche?"),
+# unless asked per each ("how much per hour and per day").
+_PER = regex.compile(r"\b(?:per|por|pro|par|a\s+la|al)\b", regex.IGNORECASE)
+_TIME_UNITS = frozenset(
+    "day days día días jour jours tage dia dias giorno giorni week weeks semana semanas semaine semaines woche "
+    "wochen settimana settimane month months meses mois monat monate mês mese mesi year years año años ans jahr "
+    "jahre ano anos anno anni hour hours hora horas heure heures stunde stunden minute minutes minuto minutos "
+    "minuten minuti".split())
 # "Too", "aussi", "auch": they add to what was asked, and name nothing ("les bouchons en plastique aussi ?").
+# (Most of them are function words already; these are the ones that are not everywhere.)
 _ADDITIVE_WORDS = frozenset("too aussi également auch ebenfalls también tambien tampoco anche também tambem bhi".split())
+# "Too" in a short question: "weekend too?", "geht das auch online", "gilt die auch für...".
 _ADDITIVE = regex.compile(
     r"\b(?:too|as\s+well|aussi|également|auch|ebenfalls|tambi[eé]n|tampoco|anche|tamb[eé]m|bhi)\b|也|\bभी\b"
     # "weekends different?": different from what was said
@@ -421,7 +445,7 @@ _ADDITIVE = regex.compile(
 # thousands of "ok"s would otherwise take seconds to read (each pattern that starts with it backtracked
 # through every split of them), with the event loop waiting.
 _FILLER = (r"(?:(?:ok|okay|ok[ae]y|hmm+|ah|oh|alright|right|thanks|thx|cool|great|d['’]accord|merci|danke|gut"
-           r"|gracias|vale|bueno|grazie|va\s+bene|ok\s+so|obrigad[oa]|beleza|好的|嗯|ठीक\s+है|accha|acha)\b[\s,!.]*+)*+")
+           r"|gracias|vale|bueno|grazie|va\s+bene|ok\s+so|obrigad[oa]|beleza|好的|嗯|ठीक\s+है|accha|acha|got\s+it|gotcha)\b[\s,!.]*+)*+")
 _OPENING = regex.compile(r"^\s*" + _FILLER, regex.IGNORECASE)
 # "Also, is there a bike subsidy?", "außerdem: gibt es...": adding a question of its own, not continuing.
 _ALSO_ASKS = regex.compile(
@@ -472,9 +496,8 @@ _FINAL_NE = regex.compile(r"^(?:(?!" + _CJK_QUESTION_WORDS + r").)*呢\s*+[?？]
 
 # Pronouns and demonstratives that stand for something said before. German "das", "dies", "die", "den",
 # "dem" only before a lowercase word or the end, in a question typed with capitals (before a capitalised
-# noun they are articles: "das Modell"; see _reference). Not "es": German
-# "it", but Spanish "is" ("¿Qué es BM25?"); a German question with "es" and one subject word is short
-# enough to be read as a follow-up anyway.
+# noun they are articles: "das Modell"; see _reference), and German "es" only beside a word only German
+# has (_GERMAN): Spanish "es" is "is" ("¿Qué es BM25?").
 _REFERENCE_WORDS = frozenset(
     "it its itself they them their theirs mine this that thats these those there he she him her his one ones "  # en
     "il elle ils elles ça cela ceci celui celle ceux celles lui leur leurs "  # fr
@@ -489,13 +512,16 @@ _REFERENCE_WORDS = frozenset(
 )
 # Italian text: its article "il" and preposition "su" are French and Spanish pronouns elsewhere.
 _ITALIAN = frozenset("della dello delle degli nella nello sulla sullo alla allo dalla gli perché cosa chi è di del per "
-                     "quindi durante possono posso può sono anche quanto quanti quante dove fare nel sul dal".split())
+                     "quindi possono può sono anche quanti quante dove fare nel sul dal".split())
 _ITALIAN_HOMOGRAPHS = frozenset({"il", "su"})
-# Words only German has, among the short ones a question is made of: "es" and a lowercase "das" are read
-# as pronouns only beside one of them (Spanish "es" is "is": "¿qué es BM25?").
+# Words only German has, among the short ones a question is made of: "es", and "das", "dies", "die", "den",
+# "dem" before a particle or the end however typed, are read as pronouns only beside one of them (Spanish
+# "es" is "is": "¿qué es BM25?"). An "es" before a clause it announces is none ("wie lange dauert es, einen
+# Pass zu beantragen", "…, bis die Erstattung kommt"): the clause's start is found once, from the end.
 _GERMAN = frozenset("ist sind wann wie geht gehts dauert kostet kann muss darf wird auch noch nicht schon gilt welche welcher warum wieso".split())
 _GERMAN_PARTICLES = frozenset(
-    "auch noch denn dann schon wirklich eigentlich überhaupt genau immer nur jetzt so mal bei für extra zurück weg mit vorbei".split())
+    "auch noch denn dann schon wirklich eigentlich überhaupt genau immer nur jetzt mal bei für zurück weg vorbei".split())
+_ES_CLAUSE = regex.compile(r",\s*+(?!(?:wenn|falls|ob|weil|obwohl|nachdem|sobald)\b)\p{L}+\s+\p{L}+|\b(?:dass|bis)\b|\bzu\s++\p{L}+[\s?!.]*+$", regex.IGNORECASE)
 _CJK_REFERENCE = regex.compile(r"[它其]|这个|那个|这些|那些|这样|那样|他们|它们")
 _GERMAN_DEMONSTRATIVE = regex.compile(
     r"(?<!^)\b(?:das|dies|die|den|dem)\b(?=\s*(?:$|[?!.,;:]|\s+(?:[a-zäöüß]|der\b|die\b|das\b|ein)))")
@@ -586,16 +612,17 @@ def _function_words() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _bare_function_words() -> frozenset[str]:
-    """French, Spanish, Italian and Portuguese function words typed without their accents, as people do in a
-    hurry ("cuanto cuesta por dia", "tambem", "voce", "nao"). Only these languages': German's would make
-    "uber" (über) a function word, and these four share their accented words with no English subject."""
+    """French, Spanish, Italian and Portuguese function words (and the question words of every language)
+    typed without their accents, as people do in a hurry ("cuanto cuesta por dia", "tambem", "voce", "nao").
+    Not German stopwords: "uber" (über) would be a function word."""
     words: set[str] = set()
     for code in ("fr", "es", "it", "pt"):
         if code in STEMMERS:
             words |= {_without_accents(w) for w in profile(code).stopwords}
     words |= {_without_accents(w) for w in _OTHER_QUESTION_WORDS}
-    # English words (and a name) that some of them become: "what if my dog ate it", "a meme", "Sara"
-    return frozenset(w for w in words if w.isascii()) - {"ate", "meme", "sara"}
+    # words of other languages (and names) that some of them become: "what if my dog ate it", "a meme",
+    # "fumes", "Sara", "São Paulo", "faro" (Spanish lighthouse, from Italian farò)
+    return frozenset(w for w in words if w.isascii()) - {"ate", "meme", "sara", "fumes", "tenia", "sere", "sao", "faro"}
 
 
 def _without_accents(word: str) -> str:
@@ -672,11 +699,16 @@ def _pronoun_at(text: str) -> int | None:
     plain = [w for _, w in words]
     italian = bool(_ITALIAN.intersection(plain)) or "il" in plain and detect_surely(text, plain, False) == ("it", True)
     if _GERMAN.intersection(plain):
-        # Typed all lowercase, German shows its pronouns by where they stand: "es" is one wherever it is
-        # ("ab wann ist es offen"; "gibt es" was removed before), "das", "dies", "die" before a particle or the
-        # end ("geht das auch aufm mac", "wann krieg ich die zurück"), not before a noun ("ist das kind krank").
+        # However typed, German shows these pronouns by where they stand: "es" unless a clause it announces
+        # follows ("ab wann ist es offen"; "gibt es" was removed before), "das", "dies", "die" before a
+        # particle or the end ("geht das auch aufm mac", "wann krieg ich die zurück"), not before a noun ("ist
+        # das kind krank").
+        # "es" only in a short message: the cue that it is German is weak, and a longer one with "es" is
+        # more often about the weather or the way of things ("wird es morgen in hamburg regnen")
+        clause_at = max((m.start() for m in _ES_CLAUSE.finditer(text)), default=-1)
+        short = len(subject_words(text)) < 3
         found += [at for i, (at, w) in enumerate(words)
-                  if w == "es" or w in ("das", "dies", "die", "den", "dem")
+                  if w == "es" and at > clause_at and short or w in ("das", "dies", "die", "den", "dem")
                   and (i + 1 == len(words) or words[i + 1][1] in _GERMAN_PARTICLES)]
     found += [at for i, (at, w) in enumerate(words)
               if w in _REFERENCE_WORDS and not (italian and w in _ITALIAN_HOMOGRAPHS) and not (quoted and w in _DEMONSTRATIVE)
@@ -798,7 +830,8 @@ def is_follow_up(question: str, previous: str) -> bool:
     earlier = subject_words(previous)
     shared = bool(_stems(own) & _stems(earlier))
     named = [w for w in own if not w.isdigit() and w not in _COURTESY]  # "for a 6 year old?": the 6 is a value
-    if own and all(w in _MEASURES for w in own):
+    conversion = len(_TIME_UNITS.intersection(own)) >= 2 and not _PER.search(text)
+    if own and all(w in _MEASURES for w in own) and not _DEFINITION.search(text) and not conversion:
         return True  # "cuánto cuesta por persona", "até que horas no máximo", "und wie teuer ist der Eintritt?"
     if continues:
         # "and where do I throw away old batteries?": a connective, then a whole question of its own;
@@ -808,7 +841,12 @@ def is_follow_up(question: str, previous: str) -> bool:
         if _ALSO_ASKS.search(text):
             return False
         rest = _CONNECTIVE.sub("", cleaned, count=1)
-        return bool((_FRAGMENT.search(rest) or _FRAGMENT_END.search(rest)) and len(named) <= 3) or len(own) < (2 if _ASKS.search(rest) else 3)
+        # "and how do I renew my passport": a question word and two subject words of its own; not when one
+        # of them is a measure of what was asked ("and what's the cancellation fee?", "and how old do kids
+        # have to be?"), except a time ("and whats the checkout time")
+        whole = _ASKS.search(rest) and not shared and not any(
+            w in _MEASURES and w not in _TIME_UNITS and w not in ("time", "times") or w == "old" for w in own)
+        return bool((_FRAGMENT.search(rest) or _FRAGMENT_END.search(rest)) and len(named) <= 3) or len(own) < (2 if whole else 3)
     if own and _DEFINITION.search(text):
         return False
     if _changes_a_value(own, earlier):
@@ -834,13 +872,17 @@ def _carries_on(text: str, cleaned: str, previous: str) -> bool:
     I'm 10", "same question for the petrol version", "and if I cancel after six months?", "which one would
     you pick for someone who needs two crowns?"."""
     if any(pattern.search(text) for pattern in (_ANSWER, _ASK_AGAIN, _ASK_AGAIN_FIRST, _SAME_QUESTION, _INSTEAD,
-                                                _CHANGES_ANYTHING, _HINDI_THEN, _CJK_ALSO, _DOES_THAT_WORK)):
+                                                _CHANGES_ANYTHING, _HINDI_THEN, _CJK_ALSO)):
         return True
-    if (compared := _COMPARED.search(text)) and not _THAN.search(text, compared.end()):
+    if (fits := _DOES_THAT_WORK.search(text)) and (fits.group("fits") or len(subject_words(text[:fits.start()])) < 4):
+        return True
+    if ((compared := _COMPARED.search(text)) and not _THAN.match(text, compared.end())
+            and len(subject_words(text[compared.end():])) <= 1):
         return True
     if (thought := _THOUGHT.search(text)) and len([w for w in subject_words(text[thought.end():]) if not w[0].isdigit()]) < 3:
         return True
-    if (_DRAWS_ON.search(text) or _GERMAN_THEN.search(text)) and not _OWN_CONDITION.search(text):
+    german_then = (then := _GERMAN_THEN.search(text)) and not _ASKS.search(text) and len(subject_words(text[then.end():])) <= 1
+    if (_DRAWS_ON.search(text) or german_then) and not _OWN_CONDITION.search(text):
         return True
     if (match := _AND_IF.search(cleaned)) and not _EMBEDDED_QUESTION.search(rest := cleaned[match.end():]):
         # not "y si me equivoco, ¿cómo la corrijo?", "even if I work remotely, am I entitled to a meal

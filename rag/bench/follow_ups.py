@@ -168,7 +168,8 @@ HOSTILE_UNITS = ("ok ", "tried it ", "and ", "A, ", "it, ", "¿ ", "Xy and it ",
                  ("呢", " ", "x"), ("¿", " ", "y"), ("and", " ", "it"), ("didn't work", " ", "?"),
                  # a comparative, then "than" only at the end; runs after the words that end a message
                  ("", "anything cheaper ", "than x"), ("ändert", " ", "x"), ("chalega", " ", "x"), ("ho to", "?", "x"),
-                 ("也要办吗", " ", "x"), "也", "zahlen wir dann ", ("does that work", " ", "x"), "按了", "hä, ")
+                 ("也要办吗", " ", "x"), "也", "zahlen wir dann ", ("does that work", " ", "x"), "按了", "hä, ",
+                 ("i thought", " ", "x"), "wird es ", ("anything", " ", "cheaper"), "and whats the fee ")
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,16 @@ def test_the_shipped_pair_set_is_read_right() -> None:
         ("how many people fit in the small room",
          "we are 12 plus a projector and a coffee table, would that be enough?", True),
         ("How do I reset my password?", "I have a 2019 MacBook, does this work with the new dock?", False),
+        # what a code review of those rules found they must still read as follow-ups
+        ("Can I get a refund?", "and how long does the refund take?", True),
+        ("Do you have parking?", "and how much is the parking per day?", True),
+        ("How much is a day pass?", "and what's the weekend price?", True),
+        ("Wie beantrage ich Elterngeld?", "muss ich es zurückzahlen, wenn ich wieder arbeite?", True),
+        ("How do I pair the headphones?", "gotcha. and the battery life?", True),
+        ("How do I pair the headphones?", "got it to pair but the sound is choppy", True),
+        ("Can I rent a bike?", "how much per hour and per day", True),
+        ("PAN card kaise banwaye?", "kitna time lagta hai?", True),
+        ("How do I cancel my order?", "ugh too many steps, isnt there a quicker way", True),
     ],
 )
 def test_follow_up_reading_in_context(previous: str, question: str, follow_up: bool) -> None:
@@ -368,6 +378,22 @@ def test_unrelated_questions_one_after_another_read_as_new() -> None:
         "公司离地铁站多远呢？我想坐地铁上班",
         "要不要带护照呢？我下周出差",
         "能否退款呢？",
+        # (a code review of the seventh session's rules: an "es" that announces a clause or the weather, a
+        # difference asked about a subject of its own, a case that names its own subject, a conversion)
+        "Wie lange dauert es, einen neuen Reisepass zu beantragen?",
+        "wird es morgen in hamburg regnen",
+        "wie geht es weiter nach der ausbildung",
+        "Does exercise make a difference to blood pressure?",
+        "¿cambia algo en la declaración de la renta este año?",
+        "iPhone 15和iPhone 16有什么区别吗",
+        "My baby sleeps 16 hours a day, is this ok?",
+        "Can I do something more productive with my old laptop?",
+        "is there anything better for back pain?",
+        "¿hay algo más barato que el metro para ir al aeropuerto?",
+        "Ich ziehe nach München, muss ich dann mein Auto ummelden?",
+        "How many hours are in a week?",
+        "没用过支付宝，可以用微信付款吗",
+        "kya mera purana charger naye laptop pe chalega?",
     ],
 )
 def test_ordinary_questions_with_the_words_of_a_follow_up_are_new(question: str) -> None:
