@@ -20,11 +20,12 @@ def test_the_shipped_pair_set_is_read_right() -> None:
     # fare (blind-3 83% on first read, 87% now; blind-10, read once after the fourth session's fixes: 85%,
     # 86% after a review; blind-12, read once after the fifth session's: 81%, 80% once a review's finds
     # had narrowed two of them).
-    never = ("blind-3", "blind-10", "blind-12")
+    # blind-16 (seventh session), read once after that session's fixes: 84% (the session-start rules: 83%).
+    never = ("blind-3", "blind-10", "blind-12", "blind-16")
     unseen = decisions([p for p in every if p.split in never])
-    assert unseen.right.total == 260 and unseen.right.rate >= 0.8, unseen.wrong
+    assert unseen.right.total == 360 and unseen.right.rate >= 0.8, unseen.wrong
     assert unseen.by_split["blind-3"].rate >= 0.85 and unseen.by_split["blind-10"].rate >= 0.82, unseen.wrong
-    assert unseen.by_split["blind-12"].rate >= 0.78, unseen.wrong
+    assert unseen.by_split["blind-12"].rate >= 0.78 and unseen.by_split["blind-16"].rate >= 0.82, unseen.wrong
     pairs = [p for p in every if p.split not in never]
     report = decisions(pairs)
     assert report.right.total >= 1240 and report.right.rate >= 0.93, report.wrong
