@@ -699,12 +699,11 @@ def _pronoun_at(text: str) -> int | None:
     plain = [w for _, w in words]
     italian = bool(_ITALIAN.intersection(plain)) or "il" in plain and detect_surely(text, plain, False) == ("it", True)
     if _GERMAN.intersection(plain):
-        # However typed, German shows these pronouns by where they stand: "es" unless a clause it announces
-        # follows ("ab wann ist es offen"; "gibt es" was removed before), "das", "dies", "die" before a
-        # particle or the end ("geht das auch aufm mac", "wann krieg ich die zurück"), not before a noun ("ist
-        # das kind krank").
-        # "es" only in a short message: the cue that it is German is weak, and a longer one with "es" is
-        # more often about the weather or the way of things ("wird es morgen in hamburg regnen")
+        # However typed, German shows these pronouns by where they stand: "das", "dies", "die" before a
+        # particle or the end ("geht das auch aufm mac", "wann krieg ich die zurück"), not before a noun
+        # ("ist das kind krank"); "es" unless a clause it announces follows, and only in a short message
+        # ("ab wann ist es offen"; "gibt es" was removed before): a longer one with "es" is more often about
+        # the weather or the way of things ("wird es morgen in hamburg regnen").
         clause_at = max((m.start() for m in _ES_CLAUSE.finditer(text)), default=-1)
         short = len(subject_words(text)) < 3
         found += [at for i, (at, w) in enumerate(words)
