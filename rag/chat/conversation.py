@@ -88,6 +88,17 @@ def remember_answer(conversation: Conversation, question: str, answer: Answer, a
     return _append(conversation, exchange)
 
 
+def remember_stopped(conversation: Conversation, question: str, shown: str, at: str = "") -> Conversation:
+    """The conversation after the user stopped the answer to `question`, `shown` being what had streamed.
+
+    The question is remembered all the same: the user asked it and may follow it up ("shorter please",
+    "and which port does it use?"), and a follow-up is read and searched against the previous question.
+    """
+    answer = f"{shown.strip()}\n\n(stopped)" if shown.strip() else "(stopped before any answer)"
+    mode = "compare" if conversation.side_by_side else conversation.choices.mode
+    return _append(conversation, Exchange(question, answer, mode, "stopped", at=at))
+
+
 def remember_comparison(conversation: Conversation, question: str, comparison: Comparison, at: str = "") -> Conversation:
     """The conversation after a side-by-side turn: both answers, each labelled with its model.
 

@@ -33,9 +33,11 @@ async def respond(services: Services, pipeline: Pipeline, text: str, focus: froz
     reply = cl.Message(content="")  # sent by the view, with its first text or once held updates are due
     view: AnswerView = CompareView(reply, services) if current.side_by_side else AnswerView(reply, services)
     run = pipeline.compare if current.side_by_side else pipeline.run
+    answered = False
     try:
         async for event in run(text, current.turns(), options, focus or None):
             # Bookkeeping before rendering: once the answer shows, the user may send the next message.
+            answered = answered or isinstance(event, (Answer, Comparison))
             if isinstance(event, Answer):
                 keep(chat.remember_answer(conversation(services.options), text, event, now()))
                 session_stats().record_answer(event)
@@ -49,6 +51,11 @@ async def respond(services: Services, pipeline: Pipeline, text: str, focus: froz
                 save_conversation(services.options)
     except asyncio.CancelledError:
         await view.stopped()
+        # A stopped answer's question stays in the conversation, for the follow-up that usually comes next
+        # ("shorter please"); an answer that had finished (a stop during bookkeeping) is already there.
+        if not answered:
+            keep(chat.remember_stopped(conversation(services.options), text, view.shown(), now()))
+            save_conversation(services.options)
         raise
     except SearchUnavailable as exc:
         await view.failed(search_down(exc))

@@ -329,6 +329,10 @@ class AnswerView:
         await self.message.update()  # sends them again: in place, the order kept
         await self.close_group()
 
+    def shown(self) -> str:
+        """The answer text that had streamed (what a stopped answer leaves for the conversation)."""
+        return self.streamed.strip()
+
     async def stopped(self) -> None:
         """The user pressed stop: keep what streamed, marked."""
         await self.release()
@@ -514,6 +518,11 @@ class CompareView(AnswerView):
 
     def close(self) -> None:
         FEEDS.close(self.feed)
+
+    def shown(self) -> str:
+        """What the columns had streamed, each labelled with its model."""
+        return "\n\n".join(f"{state.column.alias}: {state.column.text.strip()}"
+                             for state in self.columns.values() if state.column.text.strip())
 
     async def stopped(self) -> None:
         """The user pressed stop: the columns stay as they are, marked."""

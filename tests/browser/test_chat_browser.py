@@ -195,6 +195,23 @@ def test_stop_button_cancels_and_the_chat_goes_on(page, stack: Stack) -> None:
     assert len(re.findall(r"slow\d+", page.inner_text("body"))) == shown < 60
 
 
+def test_a_follow_up_after_a_stopped_answer_is_searched_with_its_question(page, stack: Stack) -> None:
+    """Stop a long answer, ask for it shorter: the follow-up is read and searched against the stopped
+    question (a first-contact walk found it searched alone: a stopped answer was not remembered)."""
+    stack.fake.script(**{"phi-4-mini": {"content": [f"slow{i} " for i in range(200)], "delay_between": 0.1}})
+    send(page, "How do I run the models with vLLM?")
+    page.wait_for_function("() => document.body.innerText.includes('slow3')", timeout=20_000)
+    page.click("#stop-button")
+    page.wait_for_function("() => document.body.innerText.includes('(stopped)')", timeout=10_000)
+    stack.fake.script()
+    ask(page, "shorter please")
+    page.get_by_text(re.compile(r"retrieve · support \d+% · \d+ ms")).last.click()
+    own_step = page.locator(".step[data-step-type=retrieval]").filter(has_text="query: 'shorter please'").last
+    assert ("a follow-up: searched with what it follows, at 50% weight: 'How do I run the models with vLLM?'"
+            in own_step.inner_text(timeout=10_000))
+    assert "vllm" in answer_sources(page).inner_text().lower()
+
+
 def test_model_server_killed_mid_answer(page, stack: Stack) -> None:
     stack.fake.script(**{"phi-4-mini": {"content": [f"part{i} " for i in range(200)], "delay_between": 0.1}})
     before = answered(page)

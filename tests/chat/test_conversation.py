@@ -64,6 +64,21 @@ def test_a_side_by_side_turn_with_one_failure_keeps_the_other_and_with_two_nothi
     assert chat.remember_comparison(chat.start(OPTIONS), "q", both).exchanges == ()
 
 
+def test_a_stopped_answer_keeps_its_question_for_the_follow_up() -> None:
+    """Stopping a long answer and asking "shorter please" is common: the follow-up must see the question
+    (a first-contact walk found it searched alone, with nothing about the stopped question)."""
+    stopped = chat.remember_stopped(chat.start(OPTIONS), "How do I run the models with vLLM?", " Start vLLM with ")
+    (exchange,) = stopped.exchanges
+    assert (exchange.question, exchange.answer, exchange.model) == ("How do I run the models with vLLM?",
+                                                                   "Start vLLM with\n\n(stopped)", "stopped")
+    assert exchange.mode == "auto"
+    from rag.answer.follow_ups import retrieval_query
+    assert retrieval_query("shorter please", stopped.turns()) == ("shorter please", "How do I run the models with vLLM?")
+    empty = chat.remember_stopped(chat.choose(chat.start(OPTIONS), {"mode": "compare"}), "Which port?", "")
+    assert empty.exchanges[0].answer == "(stopped before any answer)" and empty.exchanges[0].mode == "compare"
+    assert chat.from_dict(json.loads(json.dumps(chat.to_dict(stopped)))) == stopped
+
+
 def test_chosen_settings_are_clamped_and_change_only_the_next_options() -> None:
     conversation = chat.choose(chat.start(OPTIONS), {"mode": "compare", "top_k": 500, "temperature": "hot", "min_support": 0.3})
     assert conversation.side_by_side and conversation.choices.top_k == 50 and conversation.choices.temperature == OPTIONS.temperature
