@@ -14,7 +14,12 @@ from rag.types import Passage
 
 LABEL = "**Extract from the documents** (no model answered, so these are the most relevant sentences, quoted):"
 
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+# A sentence ends at ".", "!" or "?" before a space and what is not a lowercase word or a number, or at
+# the end of a line without them (a command, a list item): "http://127.0.0.1:5273/v1", "llama.cpp" and
+# "e.g. 5273" stay whole.
+# It starts at a letter, not inside a run of dots, and a run is read once (possessive): "." x 20,000 took
+# 6.7 s, quadratic, as each dot started a new try.
+_SENTENCE = re.compile(r"[^.!?\n](?:[^.!?\n]|[.!?]++(?=[^\s.!?]|[ \t]++[a-z0-9]))*+(?:[.!?]+|$)", re.MULTILINE)
 _MARKUP = re.compile(r"^[#>\-*\s`|]+|`")
 
 
@@ -26,6 +31,8 @@ def extract_answer(question_terms: Collection[str], passages: tuple[Passage, ...
     scored: list[tuple[float, int, int, str]] = []
     for number, passage in enumerate(passages, start=1):
         for position, match in enumerate(_SENTENCE.finditer(passage.chunk.text)):
+            if match.group(0).lstrip().startswith("#"):
+                continue  # a heading names a part; it says nothing to quote
             sentence = _MARKUP.sub("", match.group(0)).strip()
             if len(sentence) < 12:
                 continue
