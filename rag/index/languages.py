@@ -209,7 +209,9 @@ def _identify(text: str, among: tuple[str, ...]) -> str | None:
 _REFUSALS = re.compile(
     r"\b(?:not (?:mentioned |stated |found |covered |included |present |provided )?in the (?:provided )?(?:context|sources?|documents?|passages?)"
     r"|(?:context|sources?|documents?|passages?) (?:do(?:es)? not|don't|doesn't) (?:say|mention|contain|provide|cover|include|specify)"
-    r"|insufficient|not enough information|no information (?:about|on)|cannot (?:answer|find|determine)"
+    r"|insufficient (?:information|context|details?|data|evidence)|insufficient to answer"
+    r"|(?:information|context|sources?|documents?|passages?|details?|evidence) (?:is|are|seems?|appears?) insufficient"
+    r"|not enough information|no information (?:about|on)|cannot (?:answer|find|determine)"
     r"|can't (?:answer|find|determine)|unable to (?:answer|find|determine)|i (?:do not|don't) know)\b",
     re.IGNORECASE,
 )
@@ -236,10 +238,24 @@ _REFUSAL_PHRASES = tuple(p.casefold() for p in (
     "没有提到", "未提及", "没有相关信息", "无法回答", "来源中没有", "资料中没有", "没有说明",
     "記載されていません", "記載がありません", "情報がありません", "答えられません", "回答できません",
 ))
+# An answer's sentences: a refusal is said in one of them.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
+# What describes when something happens, or what someone says, rather than saying it: "it escalates when
+# the draft says the sources are insufficient", "questions the documents do not cover are refused".
+# ("questions the documents do not cover": a noun, then the refusal as its clause; not "but the ...").
+_DESCRIBED = re.compile(r"\b(?:when|whenever|if|whether|unless|says?|saying|said|states?|stating|claims?|claiming)\b"
+                        r"|\b(?!(?:but|and|so|however|unfortunately|sadly|yet|because|as|that)\b)[a-z]+\s+the\s+$", re.IGNORECASE)
+
+
 def refuses(answer: str) -> bool:
     """True when the answer says the sources cannot answer the question (English and the languages of
-    _REFUSAL_PHRASES)."""
-    if _REFUSALS.search(answer):
-        return True
-    folded = answer.casefold()
-    return any(phrase in folded for phrase in _REFUSAL_PHRASES)
+    _REFUSAL_PHRASES), in a sentence that says it, not one that describes a refusal ("escalates when the draft
+    says the sources are insufficient", "questions the documents do not cover are refused"). A first-contact
+    walk saw correct, cited answers about the escalation policy escalated as refusals."""
+    for sentence in _SENTENCE_BREAK.split(answer):
+        if (match := _REFUSALS.search(sentence)) and not _DESCRIBED.search(sentence[:match.start()]):
+            return True
+        folded = sentence.casefold()
+        if any(phrase in folded for phrase in _REFUSAL_PHRASES):
+            return True
+    return False

@@ -102,6 +102,17 @@ def test_decide_before_draft(signals: SupportSignals, skip: bool, fragment: str 
         ("Die Quellen enthalten dazu keine Informationen.", True),
         ("Der Standardport ist 5273 [1].", False),
         ("Las fuentes no dicen nada sobre eso.", True),
+        # Describing refusals is not refusing (a first-contact walk: the app's own starter question "How does
+        # escalation work?" escalated as a refusal); "insufficient" alone is not one; a refusal that cites is
+        ("A draft that says the sources are insufficient goes to gpt-oss-20b.", False),
+        ("It escalates when the documents do not cover the question.", False),
+        ("Questions the documents do not cover are refused without running a model.", False),
+        ("Short drafts and drafts saying the sources do not mention the answer escalate [2].", False),
+        ("Ollama fails with insufficient memory on 8 GB machines.", False),
+        ("Unfortunately, the documents do not cover this.", True),
+        ("Sorry, but the sources do not mention the price.", True),
+        ("Ollama uses port 11434 [1]. The sources do not say which port LM Studio uses.", True),
+        ("The provided sources do not mention the warranty period [1].", True),
     ],
 )
 def test_refusal_detection(text: str, expected: bool) -> None:
