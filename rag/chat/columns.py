@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from rag import markdown as md
 from rag.chat.progress import rate
 from rag.types import Column, Comparison, ModelFailed, ModelFinished, ModelStarted, PipelineEvent, ReasoningDelta, Role, TokenDelta
 
@@ -71,12 +72,16 @@ def finished(comparison: Comparison) -> Columns:
     return {role: ColumnState(c, "done" if c.error is None else "error") for role, c in zip(roles, comparison.columns)}
 
 
-def props(columns: Columns) -> list[dict[str, Any]]:
-    """What the Compare element shows, left column first."""
+def props(columns: Columns, anchor: str = "", sources: int = 0) -> list[dict[str, Any]]:
+    """What the Compare element shows, left column first. Each column's `markdown` is its text made safe to
+    render (`rag.markdown.safe_answer`: nothing in it loads) with its citations [n] linked to source n of the
+    sources list under it (`#{anchor}-{n}`, n up to `sources`), as a single answer's are."""
     shown = []
     for role in sorted(columns, key=lambda r: r != "left"):
         c = columns[role].column
+        safe = md.safe_answer(c.text)
         item: dict[str, Any] = {"alias": c.alias, "model_id": c.model_id, "status": columns[role].status, "text": c.text,
+                                "markdown": md.link_citations(safe, sources, anchor) if anchor else safe,
                                 "reasoning": c.reasoning, "error": c.error, "cited": list(c.cited), "note": c.note}
         if c.generation is not None:
             g = c.generation

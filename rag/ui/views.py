@@ -445,8 +445,13 @@ class CompareView(AnswerView):
             await asyncio.sleep(self.DRAW_S)
         await self.release()
 
+    def _columns(self, sources: int | None = None) -> list[dict[str, object]]:
+        """The columns' props, their citations linked to this answer's sources list."""
+        count = sources if sources is not None else self.element.props.get("sources", 0)
+        return compare_columns.props(self.columns, f"source-{self.message.id}", count if isinstance(count, int) else 0)
+
     async def _refresh(self, _: str = "") -> None:
-        self.feed.publish({**self.element.props, "columns": compare_columns.props(self.columns)})
+        self.feed.publish({**self.element.props, "columns": self._columns()})
 
     async def _show_columns(self) -> None:
         """The bubble with the (empty) columns, sent now; the steps stay held (see AnswerView)."""
@@ -504,7 +509,7 @@ class CompareView(AnswerView):
 
     async def _comparison(self, result: Comparison) -> None:
         self.columns = compare_columns.finished(result)
-        await self._final({"columns": compare_columns.props(self.columns), "sources": len(result.sources)})
+        await self._final({"columns": self._columns(len(result.sources)), "sources": len(result.sources)})
         lines = ["**Side by side**: " + " vs ".join(f"{c.alias}" for c in result.columns) + ", same question and sources."]
         total_cost = sum(c.cost_usd for c in result.columns)
         lines.append(f"\n*side by side · both models · ${total_cost:.6f} (hypothetical) · {format_ms(result.timings_ms.get('total', 0.0))} total*")
@@ -532,7 +537,7 @@ class CompareView(AnswerView):
             return
         await self.release()
         self.columns = compare_columns.stopped(self.columns)
-        await self._final({**self.element.props, "columns": compare_columns.props(self.columns)})
+        await self._final({**self.element.props, "columns": self._columns()})
         self.message.content = (self.message.content or "") + "\n\n*(stopped)*"
         await self.message.update()
         await self.close_group("stopped")
@@ -541,7 +546,7 @@ class CompareView(AnswerView):
         """Answering failed: the columns keep what they showed (none before they were shown: no empty
         columns over a failed search), the bubble says why."""
         if self.bubble_sent:
-            await self._final({**self.element.props, "columns": compare_columns.props(self.columns)})
+            await self._final({**self.element.props, "columns": self._columns()})
         else:
             await self._drop_columns()
         await super().failed(text)

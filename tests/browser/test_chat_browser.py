@@ -154,7 +154,7 @@ def test_switching_the_mode_changes_the_next_answer(page, stack: Stack) -> None:
 def test_side_by_side_fills_both_columns(page, stack: Stack) -> None:
     stack.fake.script(**{
         "phi-4-mini": {"content": ["Port ", "11434 ", "[1]."], "delay_between": 0.1},
-        "gpt-oss-20b": {"reasoning": ["Thinking it over."], "content": ["Ollama ", "uses ", "port ", "11434 ", "[1]."],
+        "gpt-oss-20b": {"reasoning": ["Thinking it over."], "content": ["Ollama ", "uses ", "**port ", "11434** ", "[1]."],
                         "delay_between": 0.1},
     })
     choose_mode(page, "Side by side")
@@ -164,9 +164,15 @@ def test_side_by_side_fills_both_columns(page, stack: Stack) -> None:
         "() => [...document.querySelectorAll('.compare-column')].every(c => c.innerText.includes('done'))", timeout=20_000)
     left, right = (page.locator(".compare-column").nth(i).inner_text() for i in range(2))
     assert left.startswith("phi-4-mini") and "Port 11434 [1]." in left
-    assert right.startswith("gpt-oss-20b") and "Ollama uses port 11434 [1]." in right
+    assert right.startswith("gpt-oss-20b") and "Ollama uses port 11434 [1]." in right and "**" not in right
     assert "Thinking it over." not in right.split("reasoning (")[0]
     assert re.search(r"FIRST TOKEN\s+\d+ ms", left, re.IGNORECASE) and "$0.0000" in right
+    # Markdown renders, and [n] opens source n of the list under the answer, as in a single answer (a
+    # first-contact walk saw "**foundry model run phi-4-mini**" and a dead [1] in the columns)
+    right_column = page.locator(".compare-column").nth(1)
+    assert right_column.locator(".compare-answer .font-bold").inner_text() == "port 11434"  # Chainlit's bold
+    right_column.locator("a[href*='-1']").first.click()
+    page.wait_for_function("() => [...document.querySelectorAll('details.source-item')].some(d => d.open)", timeout=10_000)
     shot(page, "compare")
     # The next answer's columns were put on the page after this one (issue 25): they show under the next
     # answer only, filled, and after a reload every answer shows its own final columns, none empty.

@@ -57,3 +57,17 @@ def test_a_streaming_column_shows_its_first_token_time_and_stop_marks_what_had_n
     left, right = columns.props(columns.stopped(state))
     assert (left["status"], left["text"], left["ttft_ms"]) == ("stopped", "Port 11434", 250.0)
     assert right["status"] == "done" and right["ttft_ms"] == 150.0  # a finished column keeps its own figures
+
+
+def test_a_column_renders_safe_markdown_with_its_citations_linked() -> None:
+    """The columns showed raw Markdown ("**foundry model run phi-4-mini**") and dead [n]: now each column
+    carries its text made safe (nothing loads) with [n] linked to the sources list, as a single answer."""
+    state: columns.Columns = {}
+    for event in (ModelStarted("left", "phi-4-mini", "p", "u"),
+                  TokenDelta("left", "phi-4-mini", "Run **foundry model run phi-4-mini** [1] ![x](http://evil/x.png) [7]")):
+        state = columns.advance(state, event)
+    (left,) = columns.props(state, "source-m1", 5)
+    assert "**foundry model run phi-4-mini** [\\[1\\]](#source-m1-1)" in left["markdown"]
+    assert "![" not in left["markdown"] and "image not loaded" in left["markdown"]
+    assert "[7]" in left["markdown"] and "#source-m1-7" not in left["markdown"]  # no source 7: left as written
+    assert left["text"].startswith("Run **foundry")  # the raw text stays for what reads it (export, copy)

@@ -3,15 +3,20 @@
 // of the chat, so that file is a stub and this, the component, is compiled once.
 //
 // Side-by-side comparison of two models answering the same question from the same sources.
-// Props: sources, live, columns: [{alias, model_id, status, text, reasoning, error, note, ttft_ms, total_ms,
+// Props: sources, live, columns: [{alias, model_id, status, text, markdown, reasoning, error, note, ttft_ms, total_ms,
 // tokens, tok_s (null when too few tokens to mean anything), cost, estimated, cited}].
-// Text is rendered as plain text. Columns sit side by side from 2 × 300 px and stack on narrower screens.
+// Each column's answer is rendered as Markdown from props `markdown` (the text made safe by the app, nothing
+// in it loads, its [n] linked to the sources list under it); plain `text` if absent. Columns sit side by side from 2 × 300 px and stack on narrower screens.
 // While the answer streams, props.live names its feed (rag/ui/live.py): the columns come through it and
 // re-render this element only (an update of the element's props re-renders every message of the chat).
 // At the end the feed says "end" and the props carry the final columns.
-(function build(React) {
+(function build(React, Markdown) {
   const { memo, useEffect, useState } = React;
   const h = React.createElement;
+  const answer = (column) => (column.markdown != null && Markdown
+    ? h("div", { className: "compare-answer text-sm leading-relaxed" },
+        h(Markdown, { renderMarkdown: true, allowHtml: false, latex: false }, column.markdown))
+    : h("div", { className: "compare-answer text-sm whitespace-pre-wrap leading-relaxed" }, column.text));
 
   const fmtMs = (ms) => (ms === null || ms === undefined ? "–" : ms >= 1000 ? (ms / 1000).toFixed(1) + " s" : Math.round(ms) + " ms");
 
@@ -39,7 +44,7 @@
       metric("cited", column.cited && column.cited.length ? column.cited.map((n) => "[" + n + "]").join(" ") : "–")),
     column.error ? h("div", { className: "compare-error text-sm text-red-500 whitespace-pre-wrap" }, column.error) : null,
     column.note ? h("div", { className: "compare-note text-xs text-amber-600 whitespace-pre-wrap" }, column.note) : null,
-    h("div", { className: "compare-answer text-sm whitespace-pre-wrap leading-relaxed" }, column.text),
+    answer(column),
     column.reasoning ? h("details", { className: "text-xs text-muted-foreground" },
       h("summary", { className: "cursor-pointer" }, "reasoning (" + column.reasoning.length + " characters, not part of the answer)"),
       h("div", { className: "whitespace-pre-wrap mt-1" }, column.reasoning)) : null);
