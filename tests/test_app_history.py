@@ -36,6 +36,19 @@ async def test_follow_up_uses_this_sessions_history_in_every_mode(app_module, co
     assert _last_query(context) == FOLLOW_UP
 
 
+async def test_a_chain_of_follow_ups_shows_its_questions_one_after_the_other(app_module, context: Mock, server: FakeOpenAIServer) -> None:  # noqa: F811
+    """The retrieve step showed a chain as one string with a literal "\\n" between the questions (a
+    first-contact walk); now each question, oldest first."""
+    import chainlit as cl
+
+    _use(app_module, base_url=server.url)
+    await app_module.start()
+    for question in ("Which port does Ollama use?", "and what about LM Studio?", "shorter please"):
+        await app_module.answer(cl.Message(content=question))
+    assert _last_query(context) == ("query: `'shorter please'` / a follow-up: searched with what it follows, at 50% "
+                                    "weight: `'Which port does Ollama use?' → 'and what about LM Studio?'`")
+
+
 async def test_a_resumed_conversation_answers_follow_ups_with_its_earlier_turns_and_settings(app_module, context: Mock, server: FakeOpenAIServer) -> None:  # noqa: F811
     import chainlit as cl
 

@@ -590,8 +590,9 @@ def retrieval_summary(event: Retrieved) -> str:
         f"{md.plain(event.result.calibration or 'shipped prior')})")
     lines = [f"query: {md.code(repr(event.query))}"]
     if event.earlier:  # a follow-up: says so, and with what
+        # a chain of follow-ups, oldest first, one question after the other (not "…?\nand…" on one line)
         lines.append(f"a follow-up: searched with what it follows, at {EARLIER_WEIGHT:.0%} weight: "
-                     f"{md.code(repr(event.earlier))}")
+                     f"{md.code(' → '.join(repr(q) for q in event.earlier.split(chr(10))))}")
     lines += [
         support,
         f"top score {s.top_score:.2f} ({s.normalized_top:.0%} of the highest possible), margin {s.margin:.2f}, "
