@@ -211,3 +211,52 @@
     if (item) sendOnceChosen(commandOf(item));
   }, true);
 })();
+
+// An empty file (0 bytes) cannot be attached: Chainlit's upload fails with only "Upload failed" (and a
+// traceback in the server's log). It is held back here with its reason; the other files chosen with it
+// go on. A drop with an empty file is held back whole (a drop's files cannot be changed): the notice says
+// to drop the others again.
+(function () {
+  function say(text) {
+    const composer = document.getElementById("message-composer");
+    if (!composer) return;
+    let box = document.getElementById("empty-file");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "empty-file";
+      box.setAttribute("role", "alert");
+      box.className = "text-sm text-red-600 dark:text-red-400 px-4 py-2";
+      composer.parentElement.insertBefore(box, composer.nextSibling);
+    }
+    box.textContent = text;
+    clearTimeout(say.timer);
+    say.timer = setTimeout(() => { const b = document.getElementById("empty-file"); if (b) b.remove(); }, 10000);
+  }
+  function emptyOnes(files) {
+    return files.filter((f) => f.size === 0).map((f) => f.name);
+  }
+  function named(names) {
+    return names.join(", ") + (names.length > 1 ? " are empty" : " is empty") + " (0 bytes): nothing to add";
+  }
+  document.addEventListener("change", (event) => {
+    const input = event.target;
+    if (!input || input.type !== "file" || !input.files) return;
+    const files = [...input.files];
+    const empty = emptyOnes(files);
+    if (!empty.length) return;
+    const kept = new DataTransfer();
+    files.filter((f) => f.size > 0).forEach((f) => kept.items.add(f));
+    input.files = kept.files;
+    say(named(empty) + (kept.files.length ? "; the other files are attached." : ", so nothing was attached."));
+    if (!kept.files.length) event.stopImmediatePropagation();
+  }, true);
+  document.addEventListener("drop", (event) => {
+    const files = event.dataTransfer ? [...event.dataTransfer.files] : [];
+    const empty = emptyOnes(files);
+    if (!empty.length) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    say(named(empty) + (files.length > empty.length ? "; nothing was attached: drop the others again without it."
+                                                    : ", so nothing was attached."));
+  }, true);
+})();

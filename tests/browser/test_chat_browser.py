@@ -218,6 +218,21 @@ def test_a_follow_up_after_a_stopped_answer_is_searched_with_its_question(page, 
     assert "vllm" in answer_sources(page).inner_text().lower()
 
 
+def test_an_empty_file_is_held_back_with_its_reason_and_the_others_attach(page, stack: Stack, tmp_path: Path) -> None:
+    """A 0-byte file got only Chainlit's "Upload failed" toast and a traceback in the server's log (a
+    first-contact walk); now it is named as empty and the file chosen with it is attached."""
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    notes = tmp_path / "notes-kiwi.md"
+    notes.write_text("# Kiwi\n\nThe kiwi server listens on port 4242.\n", encoding="utf-8")
+    page.set_input_files("#upload-button-input", [str(empty), str(notes)])
+    page.wait_for_function("() => document.body.innerText.includes('empty.txt is empty (0 bytes)')", timeout=10_000)
+    page.wait_for_function("() => document.body.innerText.includes('notes-kiwi.md')", timeout=30_000)
+    assert "Upload failed" not in page.inner_text("body")
+    ask(page, "Which port does the kiwi server listen on?", timeout=40_000)
+    assert "uploads/notes-kiwi" in answer_sources(page).inner_text()
+
+
 def test_model_server_killed_mid_answer(page, stack: Stack) -> None:
     stack.fake.script(**{"phi-4-mini": {"content": [f"part{i} " for i in range(200)], "delay_between": 0.1}})
     before = answered(page)
