@@ -593,6 +593,10 @@ def retrieval_summary(event: Retrieved) -> str:
         # a chain of follow-ups, oldest first, one question after the other (not "…?\nand…" on one line)
         lines.append(f"a follow-up: searched with what it follows, at {EARLIER_WEIGHT:.0%} weight: "
                      f"{md.code(' → '.join(repr(q) for q in event.earlier.split(chr(10))))}")
+    if s.on_topic is not None and not event.chosen:
+        # a corpus calibration's own off-topic estimate: the refusal reads this, not the support above, so
+        # the step shows both (a first-contact walk saw "support 2%" answered and "support 1%" refused)
+        support += (f"; about your documents at all: {s.on_topic:.0%} (what the off-topic refusal reads)")
     lines += [
         support,
         f"top score {s.top_score:.2f} ({s.normalized_top:.0%} of the highest possible), margin {s.margin:.2f}, "
