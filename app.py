@@ -236,6 +236,9 @@ async def answer(message: cl.Message) -> None:
         focus = await documents.ingest(svc, files)
         if not text:
             return
+        if not focus:  # asked about the files, none of which could be added: not answered from the others
+            await cl.Message(content=documents.NOTHING_ADDED).send()
+            return
     await respond(svc, pipeline, text, focus)
 
 

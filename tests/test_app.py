@@ -304,6 +304,12 @@ async def test_rejected_and_too_many_files_are_explained(
     sent = [c.args[0]["output"] for c in context.send_step.call_args_list]
     assert any("Too many files at once: 3 (limit 2, RAG_MAX_UPLOAD_FILES)" in c for c in sent)
     assert not (corpus / "uploads").exists() or list((corpus / "uploads").iterdir()) == []
+    # A question sent with files none of which could be added is not answered from the other documents (a
+    # first-contact walk: "Summarize the attached report" with a corrupt PDF got an answer about the app)
+    requests = len(server.requests)
+    await app_module.answer(cl.Message(content="Summarize the attached report", elements=[_element(bad, "report.md")]))
+    sent = [c.args[0]["output"] for c in context.send_step.call_args_list]
+    assert "none of the attached files could be added" in sent[-1] and len(server.requests) == requests
 
 
 async def test_docs_lists_documents_and_deletes_an_upload_after_confirmation(

@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 NBSP = "\u00a0"
 
 
+# A question sent with files none of which could be added is about them ("summarize the attached report"):
+# answered from the other documents it would mislead.
+NOTHING_ADDED = ("**Not answered:** none of the attached files could be added (each one's reason is above), and the "
+                 "question was about them. Attach a file that can be read, or send the question again without "
+                 "attachments to search all your documents.")
+
+
 async def ingest(svc: Services, files: Sequence[object]) -> frozenset[str]:
     """Store and index attached files before the message is answered; say what happened to each.
 
