@@ -591,12 +591,12 @@ def retrieval_summary(event: Retrieved) -> str:
     lines = [f"query: {md.code(repr(event.query))}"]
     if event.earlier:  # a follow-up: says so, and with what
         # a chain of follow-ups, oldest first, one question after the other (not "…?\nand…" on one line)
-        lines.append(f"a follow-up: searched with what it follows, at {EARLIER_WEIGHT:.0%} weight: "
-                     f"{md.code(' → '.join(repr(q) for q in event.earlier.split(chr(10))))}")
+        chain = " → ".join(repr(question) for question in event.earlier.split("\n"))
+        lines.append(f"a follow-up: searched with what it follows, at {EARLIER_WEIGHT:.0%} weight: {md.code(chain)}")
     if s.on_topic is not None and not event.chosen:
         # a corpus calibration's own off-topic estimate: the refusal reads this, not the support above, so
         # the step shows both (a first-contact walk saw "support 2%" answered and "support 1%" refused)
-        support += (f"; about your documents at all: {s.on_topic:.0%} (what the off-topic refusal reads)")
+        support += f"; about your documents at all: {s.on_topic:.0%} (what the off-topic refusal reads)"
     lines += [
         support,
         f"top score {s.top_score:.2f} ({s.normalized_top:.0%} of the highest possible), margin {s.margin:.2f}, "
