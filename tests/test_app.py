@@ -310,6 +310,8 @@ async def test_rejected_and_too_many_files_are_explained(
     await app_module.answer(cl.Message(content="Summarize the attached report", elements=[_element(bad, "report.md")]))
     sent = [c.args[0]["output"] for c in context.send_step.call_args_list]
     assert "none of the attached files could be added" in sent[-1] and len(server.requests) == requests
+    await app_module.answer(cl.Message(content="Which port does Ollama use?"))  # the next question is answered
+    assert len(server.requests) > requests
 
 
 async def test_docs_lists_documents_and_deletes_an_upload_after_confirmation(

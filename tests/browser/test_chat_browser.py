@@ -233,6 +233,20 @@ def test_an_empty_file_is_held_back_with_its_reason_and_the_others_attach(page, 
     assert "uploads/notes-kiwi" in answer_sources(page).inner_text()
 
 
+def test_a_question_about_attachments_none_of_which_could_be_added_is_not_answered_from_others(
+        page, stack: Stack, tmp_path: Path) -> None:
+    """"Summarize the attached report" with a corrupt PDF got an answer from the bundled documents (a
+    first-contact walk); now it says why it was not answered, and the next question is answered."""
+    bad = tmp_path / "report.pdf"
+    bad.write_bytes(bytes(range(256)) * 40)
+    attach(page, [bad])
+    send(page, "Summarize the attached report")
+    page.wait_for_function("() => document.body.innerText.includes('none of the attached files could be added')",
+                           timeout=30_000)
+    assert "report.pdf was not added" in page.inner_text("body")
+    assert "phi-4-mini · auto mode" in ask(page, "Which port does Ollama use?")
+
+
 def test_model_server_killed_mid_answer(page, stack: Stack) -> None:
     stack.fake.script(**{"phi-4-mini": {"content": [f"part{i} " for i in range(200)], "delay_between": 0.1}})
     before = answered(page)
